@@ -1,0 +1,55 @@
+# r1: `make` builds every CPU program, and the CUDA programs when nvcc is present.
+# `make test` builds and runs all tests and ends with the line "N passed, N failed".
+
+CC ?= gcc
+ifeq ($(CC),cc)
+  CC = gcc
+endif
+# No -ffast-math: the CPU path is the reference and must keep IEEE semantics (NaN checks included).
+CFLAGS ?= -O3 -march=native -std=c11 -Wall -Wextra -Wno-unused-function -Wno-unused-parameter
+LDLIBS = -lm
+
+# OpenMP when the compiler has it (NO_OMP=1 turns it off).
+ifeq ($(NO_OMP),)
+  ifeq ($(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo yes),yes)
+    CFLAGS += -fopenmp
+  endif
+endif
+
+# CPU programs: the tools, the eval binary and every tests/test_*.c.
+TEST_BINS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
+CPU_BINS = $(patsubst %.c,%,$(wildcard eval.c dev/tokenize.c)) $(TEST_BINS)
+
+# CUDA programs, built only when nvcc is on the PATH.
+NVCC := $(shell command -v nvcc 2>/dev/null)
+CU_SRCS = $(wildcard generate.cu train_sft.cu train_grpo.cu)
+CU_BINS = $(patsubst %.cu,%,$(CU_SRCS))
+
+R1_DEPS = r1.h $(wildcard dev/parts/*.h)
+
+.PHONY: all cpu gpu test clean
+all: cpu gpu
+
+cpu: $(CPU_BINS)
+
+gpu:
+ifeq ($(NVCC),)
+	@echo "nvcc not found: skipping the CUDA programs ($(CU_BINS)); the CPU programs are built"
+else
+	@$(if $(CU_BINS),$(MAKE) --no-print-directory $(CU_BINS),true)
+endif
+
+tests/test_%: tests/test_%.c tests/test.h $(R1_DEPS)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+eval: eval.c $(R1_DEPS)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+dev/tokenize: dev/tokenize.c $(R1_DEPS)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+test: cpu
+	@bash tests/run.sh
+
+clean:
+	rm -f $(CPU_BINS) $(CU_BINS)

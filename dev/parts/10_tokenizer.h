@@ -1,0 +1,1 @@
+// (part 10_tokenizer: in progress)

@@ -1,0 +1,1 @@
+// (part 25_model_io: in progress)

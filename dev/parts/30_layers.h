@@ -1,0 +1,1 @@
+// (part 30_layers: in progress)

@@ -1,0 +1,1 @@
+// (part 60_answer: in progress)

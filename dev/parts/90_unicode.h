@@ -1,0 +1,1 @@
+// (part 90_unicode: in progress)
