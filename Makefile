@@ -18,7 +18,9 @@ endif
 
 # CPU programs: the tools, the eval binary and every tests/test_*.c.
 TEST_BINS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
-CPU_BINS = $(patsubst %.c,%,$(wildcard eval.c dev/tokenize.c)) $(TEST_BINS)
+# every dev/*.c and data/*.c is a small tool with its own main
+TOOL_BINS = $(patsubst %.c,%,$(wildcard dev/*.c data/*.c))
+CPU_BINS = $(patsubst %.c,%,$(wildcard eval.c)) $(TOOL_BINS) $(TEST_BINS)
 
 # CUDA programs, built only when nvcc is on the PATH.
 NVCC := $(shell command -v nvcc 2>/dev/null)
@@ -45,7 +47,10 @@ tests/test_%: tests/test_%.c tests/test.h $(R1_DEPS)
 eval: eval.c $(R1_DEPS)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-dev/tokenize: dev/tokenize.c $(R1_DEPS)
+dev/%: dev/%.c $(R1_DEPS)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+data/%: data/%.c $(R1_DEPS)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 test: cpu

@@ -7,6 +7,9 @@
 #include "dev/parts/20_model.h"
 #include "dev/parts/25_model_io.h"
 #include "dev/parts/30_layers.h"
+#include "dev/parts/40_optim.h"
+#include "dev/parts/50_data.h"
 #include "dev/parts/60_answer.h"
+#include "dev/parts/65_grpo.h"
 #include "dev/parts/90_unicode.h"
 #endif // R1_H

@@ -1,0 +1,1 @@
+// (part 40_optim: in progress)

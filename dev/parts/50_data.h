@@ -1,0 +1,1 @@
+// (part 50_data: in progress)

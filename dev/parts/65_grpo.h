@@ -1,0 +1,1 @@
+// (part 65_grpo: in progress)
