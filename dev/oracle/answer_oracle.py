@@ -1,0 +1,257 @@
+"""
+dev/oracle/answer_oracle.py: makes tests/fixtures/answer/pairs.jsonl, the Math-Verify verdicts that
+tests/test_answer.c checks r1.h's answer checker (math_verify) against.
+
+    pip install math-verify        (this was run with math-verify 0.9.0, latex2sympy2_extended 1.11.0, sympy 1.14.0)
+    python3 dev/oracle/answer_oracle.py [../shared/data] > tests/fixtures/answer/pairs.jsonl
+
+Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
+MATH train, AIME 1983-2023, AIME 2024 and AMC 2023 (../shared/data), each written right and wrong in
+many surface forms (see make_completions). The verdict of each pair comes from Math-Verify, set up as
+open-r1's accuracy_reward (huggingface/open-r1 src/open_r1/rewards.py):
+
+    gold  = parse("\\boxed{" + GOLD + "}")          # default config; open-r1's gold is a solution with \\boxed{}
+    pred  = parse(completion, extraction_config=[LatexExtractionConfig(
+                normalization_config=NormalizationConfig(nits=False, malformed_operators=False,
+                    basic_latex=True, equations=True, boxed="all", units=True),
+                boxed_match_priority=0, try_extract_without_anchor=False)],
+              extraction_mode="first_match")
+    openr1 = verify(gold, pred)
+
+Field "openr1" is that verdict. Field "verdict" is what r1.h's math_verify() must return: the same,
+except when open-r1 extracts nothing at all (pred == []). Then r1.h falls back to three plain-text
+answer forms the open-r1 extractor ignores: the last <answer>...</answer>, else a GSM8K "#### X"
+line (commas dropped, as GSM8K's own grader does), else the last "the answer is X" (to the end of
+its line, a final period dropped). The fallback text X is then judged by Math-Verify exactly like
+a boxed answer: verify(gold, parse("\\boxed{" + X + "}", <open-r1 config>)). So every verdict is
+Math-Verify's; only the fallback extraction rule (fallback() below) is ours, written the same way
+in C. Field "form" names how the completion was made (for reading disagreements).
+"""
+import json
+import os
+import random
+import re
+import sys
+import logging
+
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import LatexExtractionConfig, parse, verify
+
+logging.disable(logging.CRITICAL)
+import warnings
+warnings.filterwarnings("ignore")
+
+PRED_CONFIG = [LatexExtractionConfig(
+    normalization_config=NormalizationConfig(nits=False, malformed_operators=False, basic_latex=True,
+                                             equations=True, boxed="all", units=True),
+    boxed_match_priority=0, try_extract_without_anchor=False)]
+
+
+def parse_pred(text):
+    return parse(text, extraction_config=PRED_CONFIG, extraction_mode="first_match")
+
+
+def fallback(completion):
+    """The plain-text answer forms r1.h reads when open-r1's extractor finds nothing."""
+    m = list(re.finditer(r"<answer>(.*?)</answer>", completion, re.DOTALL))
+    if m:
+        return m[-1].group(1).strip()
+    m = list(re.finditer(r"^#### *(.+?) *$", completion, re.MULTILINE))
+    if m:
+        return m[-1].group(1).replace(",", "").strip()
+    m = list(re.finditer(r"(?i)the answer is:? *([^\n]+)", completion))
+    if m:
+        x = m[-1].group(1).strip()
+        if x.endswith("."):
+            x = x[:-1].rstrip()
+        return x
+    return None
+
+
+def judge(completion, gold):
+    g = parse("\\boxed{" + gold + "}")
+    if not g:
+        return None
+    p = parse_pred(completion)
+    openr1 = bool(verify(g, p))
+    verdict = openr1
+    if not p:
+        x = fallback(completion)
+        verdict = bool(x) and bool(verify(g, parse_pred("\\boxed{" + x + "}")))
+    return openr1, verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# gold answers
+
+def load_golds(data):
+    golds = []  # (source, gold)
+    for line in open(os.path.join(data, "gsm8k/test.jsonl")):
+        a = json.loads(line)["answer"].split("####")[-1].strip().replace(",", "")
+        golds.append(("gsm8k", a))
+    for line in open(os.path.join(data, "math500/test.jsonl")):
+        golds.append(("math500", json.loads(line)["answer"]))
+    for r in json.load(open(os.path.join(data, "math_train/math_train_7474.json"))):
+        if r["answer"]:
+            golds.append(("math_train", r["answer"]))
+    for r in json.load(open(os.path.join(data, "aime_1983_2023/aime_1983_2023.json"))):
+        golds.append(("aime", str(r["answer"])))
+    for line in open(os.path.join(data, "aime24/test.jsonl")):
+        golds.append(("aime24", str(json.loads(line)["answer"])))
+    for line in open(os.path.join(data, "amc23/test.jsonl")):
+        golds.append(("amc23", "%g" % float(json.loads(line)["answer"])))
+    return golds
+
+
+# ---------------------------------------------------------------------------------------------
+# surface forms of an answer (right ones keep the value, wrong ones change it)
+
+FRAC = re.compile(r"^(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}$")
+INT = re.compile(r"^-?\d+$")
+
+
+def right_forms(g):
+    out = [("same", g)]
+    m = FRAC.match(g)
+    if m:
+        s, a, b = m.groups()
+        out.append(("dfrac", g.replace("\\frac", "\\dfrac")))
+        out.append(("a/b", "%s%s/%s" % (s, a, b)))
+        v = int(a) / int(b)
+        out.append(("decimal6", "%s%.6f" % (s, v)))
+    if INT.match(g):
+        n = int(g)
+        if abs(n) >= 1000:
+            out.append(("thousands", "{:,}".format(n)))
+            out.append(("thousands{,}", "{:,}".format(n).replace(",", "{,}")))
+        out.append(("x.0", g + ".0"))
+        out.append(("units", g + "\\text{ cm}"))
+        out.append(("units-plain", g + " cm"))
+        out.append(("dollars", "\\$" + g))
+        out.append(("percent", g + "\\%"))
+        out.append(("degrees", g + "^\\circ"))
+        out.append(("eq", "x = " + g))
+        out.append(("text-units", g + " \\text{ dollars}"))
+    if "\\sqrt{" in g:
+        out.append(("sqrt-short", re.sub(r"\\sqrt\{(\d)\}", r"\\sqrt\1", g)))
+    if "\\pi" in g:
+        out.append(("pi-space", g.replace("\\pi", " \\pi ")))
+    if g.startswith("(") and "," in g:
+        out.append(("left-right", "\\left" + g[:-1] + "\\right)"))
+        out.append(("spaces", g.replace(",", ", ")))
+    if g.startswith("\\text{"):
+        out.append(("text-bare", g[6:-1]))
+    if "\\frac" in g and not FRAC.match(g):
+        out.append(("dfrac", g.replace("\\frac", "\\dfrac")))
+    return out
+
+
+def wrong_forms(g, other):
+    out = [("other-gold", other)]
+    if INT.match(g):
+        n = int(g)
+        out.append(("plus1", str(n + 1)))
+        out.append(("neg", str(-n) if n != 0 else "1"))
+        out.append(("x10", str(n * 10)))
+    m = FRAC.match(g)
+    if m:
+        s, a, b = m.groups()
+        out.append(("inverted", "%s\\frac{%s}{%s}" % (s, b, a)))
+        out.append(("decimal2", "%s%.2f" % (s, int(a) / int(b))))
+        out.append(("neg-frac", ("" if s else "-") + "\\frac{%s}{%s}" % (a, b)))
+    if g.startswith("(") and g.endswith(")") and g.count(",") >= 1 and "\\" not in g:
+        parts = g[1:-1].split(",")
+        out.append(("tuple-reversed", "(" + ",".join(reversed(parts)) + ")"))
+    if (g.startswith("[") or g.startswith("(")) and g.count(",") == 1:
+        out.append(("interval-flip", ("(" if g[0] == "[" else "[") + g[1:]))
+    if "\\sqrt" in g:
+        out.append(("no-sqrt", re.sub(r"\\sqrt\{([^}]*)\}", r"\1", g)))
+    if "\\pi" in g:
+        out.append(("no-pi", g.replace("\\pi", "")))
+    return out
+
+
+def set_forms(g):
+    """Sets written in another order are the same answer; '1, 2' lists are sets to Math-Verify."""
+    out = []
+    if g.startswith("\\{") and g.endswith("\\}"):
+        parts = g[2:-2].split(",")
+        out.append(("set-reordered", "\\{" + ",".join(reversed(parts)) + "\\}"))
+    elif "," in g and not re.search(r"[\(\[\{\\]", g):
+        parts = g.split(",")
+        out.append(("list-reordered", ", ".join(p.strip() for p in reversed(parts))))
+    return out
+
+
+REASONING = [
+    "Let me work through this carefully.\nFirst we note that $2+3=5$, and $x^2 = 4$ gives $x = 2$.\n",
+    "We set up the equation $3x + 1 = 10$, so $x = 3$. Then we check the constraint.\n",
+    "Step 1: compute $\\frac{1}{2} \\cdot 8 = 4$.\nStep 2: add $7$ to get $11$.\n",
+    "",
+    "Using the formula $A = \\pi r^2$ with $r=3$ gives $9\\pi$. Continuing,\n",
+    "There are 12 apples and 7 oranges, so 19 fruits in total. Next,\n",
+]
+
+TEMPLATES = [
+    ("boxed", "{r}Therefore the final answer is $\\boxed{{{a}}}$."),
+    ("boxed-bare", "{r}So we get \\boxed{{{a}}}"),
+    ("boxed-display", "{r}\\[\n\\boxed{{{a}}}\n\\]"),
+    ("final-answer-is", "{r}The final answer is $\\boxed{{{a}}}$. I hope it is correct."),
+    ("answer-is-dollar", "{r}Thus the answer is ${a}$."),
+    ("final-answer-colon", "{r}Final Answer: $${a}$$"),
+    ("r1-tags-boxed", "<think>\n{r}</think>\n<answer>\n\\boxed{{{a}}}\n</answer>"),
+    ("r1-tags-plain", "<think>\n{r}</think>\n<answer>\n{a}\n</answer>"),
+    ("answer-is-plain", "{r}So the answer is {a}."),
+    ("gsm8k-hashes", "{r}#### {a}"),
+    ("two-boxed", "{r}At first I thought \\boxed{{0}}. Checking again, the answer is in fact\n\nafter a long recheck of every step above, \\boxed{{{a}}}."),
+    ("fbox", "{r}\\fbox{{{a}}}"),
+]
+
+
+def make_completions(rng, g, other):
+    rows = []
+    forms = [("right:" + n, a) for n, a in right_forms(g)] + [("right:" + n, a) for n, a in set_forms(g)]
+    forms += [("wrong:" + n, a) for n, a in wrong_forms(g, other)]
+    rng.shuffle(forms)
+    for name, a in forms[:4]:
+        tname, t = rng.choice(TEMPLATES)
+        rows.append((name + "/" + tname, t.format(r=rng.choice(REASONING), a=a)))
+    if rng.random() < 0.05:
+        rows.append(("none/no-answer", rng.choice(REASONING) + "I could not finish this problem."))
+    return rows
+
+
+def main():
+    data = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../../shared/data")
+    rng = random.Random(1234)
+    golds = load_golds(data)
+    by_source = {}
+    for s, g in golds:
+        by_source.setdefault(s, []).append(g)
+    quota = {"gsm8k": 40, "math500": 110, "math_train": 70, "aime": 15, "aime24": 8, "amc23": 10}
+    n = 0
+    for source, want in quota.items():
+        pool = by_source[source]
+        picks = rng.sample(pool, want)
+        # a few deliberate picks of answer shapes the random sample may miss
+        if source == "math500":
+            shapes = [g for g in pool if g.startswith("(") or g.startswith("[") or "\\pi" in g or "\\sqrt" in g or "\\text" in g or "," in g]
+            picks += rng.sample(shapes, 40)
+        for g in picks:
+            other = rng.choice(pool)
+            if other == g:
+                other = g + "1"
+            for form, completion in make_completions(rng, g, other):
+                res = judge(completion, g)
+                if res is None:
+                    continue
+                openr1, verdict = res
+                row = {"source": source, "form": form, "gold": g, "completion": completion,
+                       "openr1": int(openr1), "verdict": int(verdict)}
+                print(json.dumps(row, ensure_ascii=False))
+                n += 1
+    print("pairs: %d" % n, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
