@@ -213,6 +213,9 @@ static void json_write_float(FILE* f, float x) {
             break;
         }
     }
+    if (strchr(buf, 'e') != NULL && x == floorf(x) && fabsf(x) < 1e15f) {
+        snprintf(buf, sizeof(buf), "%.1f", (double)x); // 1000000.0 rather than 1e+06, as Python writes
+    }
     if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL && strchr(buf, 'n') == NULL) {
         strcat(buf, ".0");
     }
