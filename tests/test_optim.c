@@ -1,0 +1,208 @@
+/*
+tests/test_optim.c: r1.h's gradient clipping, AdamW, weight-decay mask and learning-rate schedules
+against torch.optim.AdamW, torch.nn.utils.clip_grad_norm_, Trainer.get_decay_parameter_names and the
+transformers schedules (fixtures in tests/fixtures/optim/, made by dev/oracle/optim_oracle.py).
+*/
+#include "test.h"
+
+#define FIX "tests/fixtures/optim/"
+
+static float* load_floats(const char* path, size_t* n) {
+    size_t bytes;
+    char* buf = read_file(path, &bytes);
+    *n = bytes / sizeof(float);
+    return (float*)buf; // little-endian float32, as the oracle wrote it (every machine we target)
+}
+
+static double jnum(const Json* obj, const char* key) {
+    const Json* v = json_get(obj, key);
+    if (v == NULL || v->type != JSON_NUMBER) {
+        fatal("fixture: missing number '%s'", key);
+    }
+    return v->number;
+}
+
+static size_t offset_of(const Json* meta, const char* key) {
+    return (size_t)jnum(json_get(meta, "offsets"), key);
+}
+
+static int name_in(const Json* list, const char* name) {
+    for (size_t i = 0; i < list->len; i++) {
+        if (strcmp(list->items[i].string, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// The decay mask: r1.h's param_decays against the names transformers decays, tied and untied.
+static void test_decay_mask(const Json* meta) {
+    const char* lists[2][2] = {{"all_names", "decay_names"}, {"all_names_tied", "decay_names_tied"}};
+    for (int k = 0; k < 2; k++) {
+        const Json* all = json_get(meta, lists[k][0]);
+        const Json* decay = json_get(meta, lists[k][1]);
+        int bad = 0;
+        for (size_t i = 0; i < all->len; i++) {
+            if (param_decays(all->items[i].string) != name_in(decay, all->items[i].string)) {
+                printf("  mismatch: %s\n", all->items[i].string);
+                bad++;
+            }
+        }
+        check(bad == 0, "weight decay mask = Trainer.get_decay_parameter_names (%s, %zu names)",
+              k ? "tied" : "untied", all->len);
+    }
+    int bad = 0;
+    for (int i = 0; i <= NUM_PARAM_TENSORS; i++) {
+        bad += param_decays(PARAM_SPECS[i].hf_name) != (PARAM_SPECS[i].kind == PARAM_MATRIX);
+    }
+    check(bad == 0, "PARAM_SPECS: matrices decay, biases and norms do not");
+    const char* other[] = {"encoder.layer_norm.weight", "blocks.0.ln_f.norm", "x.rmsnorm.scale", "x.bias_proj.weight",
+                           "final_norm", "normal.weight", "x.enorm.weight"};
+    int expect[] = {0, 0, 0, 0, 0, 1, 1};
+    bad = 0;
+    for (int i = 0; i < 7; i++) {
+        bad += param_decays(other[i]) != expect[i];
+    }
+    check(bad == 0, "param_decays follows the Trainer's name patterns on non-Qwen names too");
+}
+
+// 20 Trainer-style updates (clip, lr from the warmup+cosine schedule, AdamW) against torch.
+static void test_adamw(const Json* meta, const float* blob, size_t nblob) {
+    const Json* jc = json_get(meta, "config");
+    Qwen2Config c = {0};
+    c.vocab_size = (int)jnum(jc, "vocab_size");
+    c.hidden_size = (int)jnum(jc, "hidden_size");
+    c.intermediate_size = (int)jnum(jc, "intermediate_size");
+    c.num_layers = (int)jnum(jc, "num_hidden_layers");
+    c.num_heads = (int)jnum(jc, "num_attention_heads");
+    c.num_kv_heads = (int)jnum(jc, "num_key_value_heads");
+    c.head_dim = c.hidden_size / c.num_heads;
+    size_t n = param_count(&c);
+    check(n == (size_t)jnum(meta, "n"), "flat parameter count %zu = torch's %zu", n, (size_t)jnum(meta, "n"));
+    if (n != (size_t)jnum(meta, "n") || offset_of(meta, "params_final_fused") + n > nblob) {
+        return;
+    }
+    AdamWConfig cfg = {(float)jnum(meta, "beta1"), (float)jnum(meta, "beta2"), (float)jnum(meta, "eps"),
+                       (float)jnum(meta, "weight_decay")};
+    int steps = (int)jnum(meta, "steps");
+    LrSchedule sched = lr_schedule_make(LR_COSINE, (float)jnum(meta, "lr"), (int)jnum(meta, "warmup_steps"), steps);
+    float max_norm = (float)jnum(meta, "max_grad_norm");
+    float* params = (float*)malloc_check(n * sizeof(float));
+    float* grads = (float*)malloc_check(n * sizeof(float));
+    float* m = (float*)calloc_check(n, sizeof(float));
+    float* v = (float*)calloc_check(n, sizeof(float));
+    float* delta = (float*)malloc_check(n * sizeof(float));
+    float* ref_delta = (float*)malloc_check(n * sizeof(float));
+    const float* init = blob + offset_of(meta, "init");
+    memcpy(params, init, n * sizeof(float));
+    double worst_lr = 0, worst_norm = 0;
+    int clipped = 0;
+    for (int t = 1; t <= steps; t++) {
+        char key[32];
+        snprintf(key, sizeof(key), "grad_%d", t);
+        memcpy(grads, blob + offset_of(meta, key), n * sizeof(float));
+        float norm = clip_grad_norm(grads, n, max_norm);
+        float lr = lr_at_step(&sched, t - 1);
+        double ref_norm = json_get(meta, "grad_norm_per_step")->items[t - 1].number;
+        double ref_lr = json_get(meta, "lr_per_step")->items[t - 1].number;
+        worst_norm = fmax(worst_norm, fabs(norm - ref_norm) / ref_norm);
+        worst_lr = fmax(worst_lr, fabs(lr - ref_lr) / (ref_lr > 0 ? ref_lr : 1.0));
+        clipped += ref_norm > max_norm;
+        adamw_update_model(&c, params, grads, m, v, t, lr, &cfg);
+        snprintf(key, sizeof(key), "params_%d", t);
+        if (json_get(json_get(meta, "offsets"), key)) {
+            const float* ref = blob + offset_of(meta, key);
+            char name[64];
+            snprintf(name, sizeof(name), "params after step %d", t);
+            check_tensor(name, params, ref, n, 1e-5);
+            for (size_t i = 0; i < n; i++) { // the change since the start: a far stricter comparison
+                delta[i] = params[i] - init[i];
+                ref_delta[i] = ref[i] - init[i];
+            }
+            snprintf(name, sizeof(name), "params - initial params, step %d", t);
+            check_tensor(name, delta, ref_delta, n, 1e-5);
+        }
+    }
+    check(worst_norm < 1e-5, "grad norm = clip_grad_norm_'s total_norm every step (worst rel %.2e; %d of %d clipped)",
+          worst_norm, clipped, steps);
+    check(clipped > 0 && clipped < steps, "the fixture exercises both clipped and unclipped steps");
+    check(worst_lr < 1e-6, "lr = get_cosine_schedule_with_warmup every step (worst rel %.2e)", worst_lr);
+    check_tensor("AdamW first moment m after 20 steps", m, blob + offset_of(meta, "m_final"), n, 1e-5);
+    check_tensor("AdamW second moment v after 20 steps", v, blob + offset_of(meta, "v_final"), n, 1e-5);
+    check_tensor("params after 20 steps vs fused AdamW (Trainer default)", params,
+                 blob + offset_of(meta, "params_final_fused"), n, 1e-5);
+    free(params), free(grads), free(m), free(v), free(delta), free(ref_delta);
+}
+
+// The non-finite guard: a NaN gradient or an infinite loss skips the update and is counted.
+static void test_nonfinite(void) {
+    float g[5] = {0.5f, -1.0f, NAN, 2.0f, 0.25f};
+    float before[5];
+    memcpy(before, g, sizeof(g));
+    float norm = clip_grad_norm(g, 5, 1.0f);
+    check(isnan(norm) && memcmp(g, before, sizeof(g)) == 0, "NaN gradient: norm is NaN and gradients are left alone");
+    int skips = 0;
+    int a = update_is_finite(1.0f, norm, &skips);
+    int b = update_is_finite(INFINITY, 1.0f, &skips);
+    int c = update_is_finite(NAN, 1.0f, &skips);
+    check(!a && !b && !c && skips == 3, "NaN norm, inf loss, NaN loss: all skipped, 3 consecutive skips counted");
+    int d = update_is_finite(2.5f, 0.7f, &skips);
+    check(d && skips == 0, "a finite step applies and resets the consecutive-skip count");
+    g[2] = INFINITY;
+    check(isinf(clip_grad_norm(g, 5, 1.0f)), "an infinite gradient gives an infinite norm");
+}
+
+static void test_schedules(void) {
+    if (!file_exists(FIX "schedules.json")) {
+        check(0, "fixture " FIX "schedules.json present (run dev/oracle/optim_oracle.py)");
+        return;
+    }
+    Json* fx = json_load_file(FIX "schedules.json");
+    const Json* cases = json_get(fx, "cases");
+    for (size_t k = 0; k < cases->len; k++) {
+        const Json* cs = &cases->items[k];
+        const char* name = json_get_string(cs, "name");
+        LrSchedule s = lr_schedule_make(lr_schedule_from_name(name), (float)jnum(cs, "lr"),
+                                        (int)jnum(cs, "warmup_steps"), (int)jnum(cs, "total_steps"));
+        s.num_cycles = (float)jnum(cs, "num_cycles");
+        s.min_lr_rate = jnum(cs, "min_lr") > 0 ? (float)(jnum(cs, "min_lr") / jnum(cs, "lr")) : (float)jnum(cs, "min_lr_rate");
+        const Json* lrs = json_get(cs, "lrs");
+        double worst = 0;
+        for (size_t i = 0; i < lrs->len; i++) {
+            double ref = lrs->items[i].number, got = lr_at_step(&s, (int)i);
+            worst = fmax(worst, fabs(got - ref) / s.lr); // relative to the peak, so the zeros count too
+        }
+        check(worst < 1e-6, "schedule %-20s warmup %2d total %2d: %zu steps, worst err %.2e of peak lr", name,
+              s.warmup_steps, s.total_steps, lrs->len, worst);
+    }
+    const Json* warm = json_get(fx, "warmup");
+    int bad = 0;
+    for (size_t k = 0; k < warm->len; k++) {
+        const Json* w = &warm->items[k];
+        bad += lr_warmup_steps(jnum(w, "warmup"), (int)jnum(w, "total")) != (int)jnum(w, "steps");
+    }
+    check(bad == 0, "warmup fraction rounds as TrainingArguments.get_warmup_steps (%zu cases)", warm->len);
+    json_free(fx);
+}
+
+static void bad_schedule_name(void* arg) { lr_schedule_from_name((const char*)arg); }
+
+int main(void) {
+    if (!file_exists(FIX "adamw.json") || !file_exists(FIX "adamw.bin")) {
+        check(0, "fixtures " FIX "adamw.{json,bin} present (run dev/oracle/optim_oracle.py)");
+        return test_summary("test_optim");
+    }
+    Json* meta = json_load_file(FIX "adamw.json");
+    size_t nblob;
+    float* blob = load_floats(FIX "adamw.bin", &nblob);
+    test_decay_mask(meta);
+    test_adamw(meta, blob, nblob);
+    test_nonfinite();
+    test_schedules();
+    char msg[512];
+    check(expect_fatal(bad_schedule_name, (void*)"cosine_restarts", "unknown lr schedule", msg, sizeof(msg)),
+          "unknown schedule name is a clear error: %s", msg);
+    free(blob);
+    json_free(meta);
+    return test_summary("test_optim");
+}
