@@ -587,6 +587,35 @@ static void test_sharded_by_hand(void) {
     free(back), free(mem), free(index), free(s1), free(s2), free(ts), free(list), free(dir);
 }
 
+// make_model's streaming writer must give the same files as init + save of the whole model.
+static void test_save_random(void) {
+    const char* dtypes[2] = {"F32", "BF16"};
+    for (int k = 0; k < 2; k++) {
+        Qwen2Config c = tiny_config(k);
+        ParameterTensors p;
+        float* mem = param_point(&c, &p, NULL);
+        model_init_random(&c, &p, 5);
+        char* a = tmp_path("whole");
+        char* b = tmp_path("streamed");
+        model_save(a, &c, &p, dtypes[k]);
+        model_save_random(b, &c, 5, dtypes[k]);
+        const char* files[2] = {"model.safetensors", "config.json"};
+        int same = 1;
+        for (int f = 0; f < 2; f++) {
+            char* fa = path_join(a, files[f]);
+            char* fb = path_join(b, files[f]);
+            size_t na, nb;
+            char* da = read_file(fa, &na);
+            char* db = read_file(fb, &nb);
+            same &= na == nb && memcmp(da, db, na) == 0;
+            free(da), free(db), free(fa), free(fb);
+        }
+        check(same, "model_save_random (streamed, %s) writes the same files as model_init_random + model_save",
+              dtypes[k]);
+        free(a), free(b), free(mem);
+    }
+}
+
 int main(void) {
     if (!file_exists(FIX "/conversions.safetensors")) {
         printf("FAIL - %s/conversions.safetensors missing: run python3 dev/oracle/model_io_fixtures.py\n", FIX);
@@ -607,6 +636,7 @@ int main(void) {
     test_model_roundtrip(1, "BF16");
     test_model_roundtrip(0, "BF16");
     test_sharded_by_hand();
+    test_save_random();
     test_init();
     test_configs();
     test_bad_configs();

@@ -895,3 +895,30 @@ static void model_save(const char* model_dir, const Qwen2Config* c, const Parame
     free(ts);
     free(list);
 }
+
+// Writes a random-init model folder without holding the model in memory: each tensor is generated
+// in pieces from its own stream (param_init_stream) and written as it comes, so a 7B model needs a
+// few MB of RAM. The files are identical to model_init_random + model_save with the same seed.
+static void model_save_random(const char* model_dir, const Qwen2Config* c, uint64_t seed, const char* dtype) {
+    const char* torch_dtype = dtype_torch_name(dtype);
+    make_dir(model_dir);
+    ModelTensor* list;
+    int n = model_tensor_list(c, NULL, &list);
+    SafetensorsTensor* ts = model_safetensors_view(list, n, dtype);
+    char* path = path_join(model_dir, "model.safetensors");
+    char* tmp;
+    FILE* f = safetensors_write_begin(path, ts, n, &tmp);
+    size_t chunk = (size_t)1 << 20;
+    float* buf = (float*)malloc_check(chunk * sizeof(float)); // (chunk)
+    for (int i = 0; i < n; i++) {
+        uint64_t rng = param_init_stream(seed, list[i].spec, list[i].layer);
+        for (size_t at = 0; at < list[i].numel; at += chunk) {
+            size_t m = list[i].numel - at < chunk ? list[i].numel - at : chunk;
+            param_init_values(buf, m, list[i].kind, &rng);
+            safetensors_write_data(f, dtype, buf, m, tmp);
+        }
+    }
+    atomic_commit(f, tmp, path);
+    config_save(c, model_dir, torch_dtype);
+    free(buf), free(path), free(ts), free(list);
+}
