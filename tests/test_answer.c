@@ -1,0 +1,194 @@
+/*
+tests/test_answer.c: the answer checker (r1.h's math_verify / extract_answer) against Math-Verify.
+
+1. Agreement with Math-Verify's verdicts on tests/fixtures/answer/pairs.jsonl (made by
+   dev/oracle/answer_oracle.py from the real gold answers; see there for the exact Math-Verify
+   setup). Must be at least 99%; every disagreement is printed.
+2. Unit tests of extraction and of the normaliser/comparator on hand-picked forms; the expected
+   verdicts there are Math-Verify's too (fixture unit.jsonl, same oracle), the extraction strings
+   are the rules written in r1.h.
+3. Hostile inputs (10,000 nested braces, megabytes of "$" and "\[", endless "answer") finish in
+   bounded time.
+*/
+#include "test.h"
+
+typedef struct {
+    char* completion;
+    char* gold;
+    char* form;
+    char* source;
+    int verdict, openr1;
+} Pair;
+
+static Pair* load_pairs(const char* path, size_t* count) {
+    size_t n;
+    char* text = read_file(path, &n);
+    Pair* pairs = NULL;
+    size_t cap = 0, k = 0, line = 0;
+    for (char* s = text; s < text + n;) {
+        char* e = strchr(s, '\n');
+        if (e == NULL) {
+            e = text + n;
+        }
+        line++;
+        if (e > s) {
+            char err[256];
+            Json* j = json_parse(s, (size_t)(e - s), err, sizeof(err));
+            if (j == NULL) {
+                fatal("%s:%zu: %s", path, line, err);
+            }
+            if (k == cap) {
+                cap = cap ? 2 * cap : 256;
+                pairs = (Pair*)realloc_check(pairs, cap * sizeof(Pair));
+            }
+            const Json* v = json_get(j, "verdict");
+            const Json* o = json_get(j, "openr1");
+            const char* c = json_get_string(j, "completion");
+            const char* g = json_get_string(j, "gold");
+            if (!v || !c || !g) {
+                fatal("%s:%zu: missing completion, gold or verdict", path, line);
+            }
+            const char* f = json_get_string(j, "form");
+            const char* src = json_get_string(j, "source");
+            pairs[k].completion = strdup_check(c);
+            pairs[k].gold = strdup_check(g);
+            pairs[k].form = strdup_check(f ? f : "");
+            pairs[k].source = strdup_check(src ? src : "");
+            pairs[k].verdict = (int)v->number;
+            pairs[k].openr1 = o ? (int)o->number : (int)v->number;
+            k++;
+            json_free(j);
+        }
+        s = e + 1;
+    }
+    free(text);
+    *count = k;
+    return pairs;
+}
+
+static void free_pairs(Pair* p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].completion), free(p[i].gold), free(p[i].form), free(p[i].source);
+    }
+    free(p);
+}
+
+static void print_short(const char* label, const char* s) {
+    size_t n = strlen(s);
+    printf("    %s: ", label);
+    if (n > 160) {
+        printf("...");
+        s += n - 160;
+    }
+    for (; *s; s++) {
+        putchar(*s == '\n' ? '|' : *s);
+    }
+    printf("\n");
+}
+
+static void test_agreement(const char* path, double need, const char* what) {
+    size_t n;
+    Pair* pairs = load_pairs(path, &n);
+    size_t agree = 0, agree_openr1 = 0, positives = 0;
+    double t0 = wall_time();
+    for (size_t i = 0; i < n; i++) {
+        int got = math_verify(pairs[i].completion, pairs[i].gold);
+        positives += pairs[i].verdict;
+        agree_openr1 += got == pairs[i].openr1;
+        if (got == pairs[i].verdict) {
+            agree++;
+            continue;
+        }
+        char found[512];
+        extract_answer(pairs[i].completion, found, sizeof(found));
+        printf("  disagreement %zu (%s, %s): Math-Verify %d, r1.h %d\n", i + 1, pairs[i].source, pairs[i].form,
+               pairs[i].verdict, got);
+        print_short("gold", pairs[i].gold);
+        print_short("completion", pairs[i].completion);
+        print_short("r1.h found", found);
+    }
+    double rate = n ? (double)agree / n : 0;
+    check(n > 0 && rate >= need, "%s: agreement with Math-Verify %zu/%zu = %.2f%% (need %.0f%%; %zu right answers, %zu wrong) in %.2fs",
+          what, agree, n, 100 * rate, 100 * need, positives, n - positives, wall_time() - t0);
+    printf("  (pure open-r1 accuracy_reward, no plain-text fallback: %zu/%zu agree)\n", agree_openr1, n);
+    free_pairs(pairs, n);
+}
+
+static void test_extraction(void) {
+    struct {
+        const char* completion;
+        int found;
+        const char* answer;
+    } cases[] = {
+        {"so \\boxed{5} and finally \\boxed{7}", 1, "5,7"},                  // close boxes are joined
+        {"\\boxed{5}. Then after a long and careful recheck of all of it we see \\boxed{7}", 1, "7"},
+        {"The final answer is $\\frac{1}{2}$.", 1, "\\frac{1}{2}"},
+        {"Answer: $$x^2$$", 1, "x^2"},
+        {"The answer is $3$ or maybe $4$", 1, "3"},                           // answer.{0,50}?ENV: the first env
+        {"<think>\nhmm\n</think>\n<answer>\n42\n</answer>", 1, "42"},          // fallback: answer tags
+        {"She pays 5 + 7 = 12 dollars.\n#### 1,234", 1, "1234"},             // fallback: GSM8K
+        {"So the answer is 17.", 1, "17"},                                    // fallback: plain
+        {"We get $x = 5$ here.", 0, ""},                                      // no anchor: no answer
+        {"I give up", 0, ""},
+        {"\\boxed{\\frac{1}{2}", 1, "{\\frac{1}{2}"},                         // unclosed: Math-Verify keeps the rest
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[256];
+        int f = extract_answer(cases[i].completion, out, sizeof(out));
+        check(f == cases[i].found && strcmp(out, cases[i].answer) == 0, "extract_answer case %zu: found %d [%s] (want %d [%s])",
+              i + 1, f, out, cases[i].found, cases[i].answer);
+    }
+}
+
+static void test_hostile(void) {
+    size_t n = 1 << 20;
+    char* s = (char*)malloc_check(n + 64);
+    const char* patterns[] = {"{", "$", "\\[", "answer ", "\\boxed{", "(", "\\frac{", "}", "final answer is $$"};
+    for (size_t k = 0; k < sizeof(patterns) / sizeof(patterns[0]); k++) {
+        size_t pl = strlen(patterns[k]), len = 0;
+        if (k == 0) { // \boxed{ + 10,000 nested braces + 1 + closers
+            len = (size_t)sprintf(s, "\\boxed{");
+            for (int i = 0; i < 10000; i++) {
+                s[len++] = '{';
+            }
+            s[len++] = '1';
+            for (int i = 0; i < 10001; i++) {
+                s[len++] = '}';
+            }
+        } else {
+            while (len + pl < n) {
+                memcpy(s + len, patterns[k], pl);
+                len += pl;
+            }
+        }
+        s[len] = '\0';
+        double t0 = wall_time();
+        int v = math_verify(s, "1");
+        double dt = wall_time() - t0;
+        check(dt < 2.0, "hostile input %zu (\"%s\" x %zu bytes): returns %d in %.3fs", k + 1, patterns[k], len, v, dt);
+    }
+    // deep nesting inside a normal answer
+    size_t len = (size_t)sprintf(s, "\\boxed{");
+    for (int i = 0; i < 5000; i++) {
+        len += (size_t)sprintf(s + len, "\\frac{");
+    }
+    s[len] = '\0';
+    double t0 = wall_time();
+    math_verify(s, "1");
+    check(wall_time() - t0 < 2.0, "5,000 unclosed \\frac{ in a box: bounded time");
+    free(s);
+}
+
+int main(void) {
+    if (file_exists("tests/fixtures/answer/pairs.jsonl")) {
+        test_agreement("tests/fixtures/answer/pairs.jsonl", 0.99, "pairs.jsonl (real gold answers in many forms)");
+    } else {
+        check(0, "tests/fixtures/answer/pairs.jsonl is missing (run make test from the repository root)");
+    }
+    if (file_exists("tests/fixtures/answer/unit.jsonl")) {
+        test_agreement("tests/fixtures/answer/unit.jsonl", 1.0, "unit.jsonl (hand-picked normaliser cases)");
+    }
+    test_extraction();
+    test_hostile();
+    return test_summary("test_answer");
+}
