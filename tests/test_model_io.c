@@ -445,6 +445,7 @@ static void test_bad_safetensors(void) {
     free(tiny);
     const char* ok1 = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
     bad_file("header length past the end", ok1, 8, 100000, "past the end of the file");
+    bad_file("header length over 100 MB", ok1, 8, 200000000, "100 MB limit");
     bad_file("header not JSON", "{\"a\":{\"dtype\":\"F32\",", 8, 0, "not a JSON object");
     bad_file("header a JSON list", "[1, 2]", 8, 0, "not a JSON object");
     bad_file("entry missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, "needs \"dtype\"");
@@ -518,6 +519,18 @@ static void test_bad_models(void) {
                        "a wrong shape");
     free(file), free(dir);
 
+    // a model file cut short (an interrupted copy): refused when opened, before any tensor is read
+    dir = saved_model("bad_truncated", 0);
+    file = path_join(dir, "model.safetensors");
+    size_t size;
+    char* bytes = read_file(file, &size);
+    FILE* f = fopen_check(file, "wb");
+    fwrite_check(bytes, 1, size - 10, f, file);
+    fclose(f);
+    free(bytes);
+    expect_fatal_named(do_load, dir, file, "truncated", "a model file 10 bytes short");
+    free(file), free(dir);
+
     // tied checkpoint that nevertheless stores lm_head.weight, plus an unknown extra tensor: loads,
     // both ignored (as transformers does), the lm_head is the embedding
     Qwen2Config t = tiny_config(1);
@@ -543,14 +556,25 @@ static void test_bad_models(void) {
     make_dir(dir);
     config_save(&c, dir, "float32");
     char* index = path_join(dir, "model.safetensors.index.json");
-    write_text(index, "{\"metadata\": {\"total_size\": 8}, \"weight_map\": {\"model.embed_tokens.weight\": "
-                      "\"model-00001-of-00002.safetensors\"}}");
-    expect_fatal_named(do_load, dir, "model-00001-of-00002.safetensors", "does not exist", "a shard that does not exist");
     ModelTensor* list;
-    model_tensor_list(&c, NULL, &list);
+    int n = model_tensor_list(&c, NULL, &list);
+    for (int drop = 0; drop < 2; drop++) { // every tensor in shard 1 of 2 (which is missing); then one left out
+        FILE* f = fopen_check(index, "wb");
+        fprintf(f, "{\"metadata\": {\"total_size\": 8}, \"weight_map\": {");
+        for (int i = drop; i < n; i++) {
+            fprintf(f, "%s\"%s\": \"model-00001-of-00002.safetensors\"", i > drop ? ", " : "", list[i].name);
+        }
+        fprintf(f, "}}");
+        fclose(f);
+        if (drop == 0) {
+            expect_fatal_named(do_load, dir, "model-00001-of-00002.safetensors", "does not exist",
+                               "a shard that does not exist");
+        }
+    }
     char* shard = path_join(dir, "model-00001-of-00002.safetensors");
     write_model_file(shard, &c, NULL, NULL, NULL);
-    expect_fatal_named(do_load, dir, index, "\"model.layers.0.input_layernorm.weight\" is not in the weight_map", "a tensor not in the index");
+    expect_fatal_named(do_load, dir, index, "\"model.embed_tokens.weight\" is not in the weight_map",
+                       "a tensor not in the index");
     write_text(index, "{\"metadata\": {}}");
     expect_fatal_named(do_load, dir, index, "weight_map", "an index without weight_map");
     remove(index);
@@ -572,18 +596,28 @@ static void test_sharded_by_hand(void) {
     SafetensorsTensor* ts = model_safetensors_view(list, n, "F32");
     char* s1 = path_join(dir, "a.safetensors");
     char* s2 = path_join(dir, "b.safetensors");
-    safetensors_write(s1, ts, n / 2);
-    safetensors_write(s2, ts + n / 2, n - n / 2);
+    // interleaved: even tensors in a, odd ones in b, so loading goes back and forth between shards
+    SafetensorsTensor* split = (SafetensorsTensor*)calloc_check((size_t)n, sizeof(SafetensorsTensor));
+    int na = 0;
+    for (int i = 0; i < n; i += 2) {
+        split[na++] = ts[i];
+    }
+    for (int i = 1; i < n; i += 2) {
+        split[na + i / 2] = ts[i];
+    }
+    safetensors_write(s1, split, na);
+    safetensors_write(s2, split + na, n - na);
+    free(split);
     char* index = path_join(dir, "model.safetensors.index.json");
     FILE* f = fopen_check(index, "wb");
     fprintf(f, "{\"metadata\": {\"total_size\": %zu}, \"weight_map\": {", param_count(&c) * 4);
     for (int i = n - 1; i >= 0; i--) { // any order
-        fprintf(f, "\"%s\": \"%s\"%s", list[i].name, i < n / 2 ? "a.safetensors" : "b.safetensors", i ? ", " : "");
+        fprintf(f, "\"%s\": \"%s\"%s", list[i].name, i % 2 == 0 ? "a.safetensors" : "b.safetensors", i ? ", " : "");
     }
     fprintf(f, "}}");
     fclose(f);
     float* back = model_load_weights(&c, &q, dir);
-    check(memcmp(back, mem, param_count(&c) * 4) == 0, "sharded (2 files + index written here): loads bit exact");
+    check(memcmp(back, mem, param_count(&c) * 4) == 0, "sharded (2 interleaved files + index written here): loads bit exact");
     free(back), free(mem), free(index), free(s1), free(s2), free(ts), free(list), free(dir);
 }
 

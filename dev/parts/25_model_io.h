@@ -444,6 +444,11 @@ static int safetensors_cmp_begin(const void* a, const void* b) {
 // Reads the header and checks every entry: dtypes, shapes, offsets inside the file, no overlaps.
 // Entries end up sorted by offset (the file order); safetensors_find searches by name.
 static void safetensors_open(Safetensors* st, const char* path) {
+    const uint16_t one = 1;
+    if (*(const unsigned char*)&one != 1) {
+        fatal("%s: this machine is big-endian; r1 reads safetensors data (little-endian) only on little-endian "
+              "machines", path);
+    }
     memset(st, 0, sizeof(*st));
     st->path = strdup_check(path);
     st->file = fopen_check(path, "rb");
@@ -465,6 +470,10 @@ static void safetensors_open(Safetensors* st, const char* path) {
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; i--) {
         header_len = (header_len << 8) | len8[i]; // little-endian on every host
+    }
+    if (header_len > 100000000) { // the format's own limit (safetensors' MAX_HEADER_SIZE)
+        fatal("%s: header length %llu is over safetensors' 100 MB limit: corrupt or not safetensors?", path,
+              (unsigned long long)header_len);
     }
     if (header_len > st->file_size - 8) {
         fatal("%s: header length %llu runs past the end of the file (%zu bytes): truncated or not safetensors?",
@@ -514,7 +523,10 @@ static void safetensors_read_raw(const Safetensors* st, const SafetensorsEntry* 
     if (fseeko(st->file, at, SEEK_SET) != 0) {
         fatal("%s: cannot seek to tensor \"%s\": %s", st->path, e->name, strerror(errno));
     }
-    fread_check(out, esize, count, st->file, e->name);
+    if (fread(out, esize, count, st->file) != count) {
+        fatal("%s: short read of tensor \"%s\" (%s): is the file truncated?", st->path, e->name,
+              feof(st->file) ? "end of file" : strerror(errno));
+    }
 }
 
 // Any float tensor into fp32. bf16 and f16 are converted in chunks, so the only big buffer is out.
@@ -759,39 +771,43 @@ static void model_warn_unused(const Safetensors* st, const ModelTensor* list, in
 }
 
 // A sharded checkpoint: model.safetensors.index.json maps every tensor name to its shard file.
-// Each shard is opened once and read in the order of the list.
+// Each shard is opened once: we read all of its tensors, then move to the next shard.
 static void model_load_sharded(const char* model_dir, const char* index_path, ModelTensor* list, int n) {
     Json* index = json_load_file(index_path);
     const Json* map = json_get(index, "weight_map");
     if (map == NULL || map->type != JSON_OBJECT) {
         fatal("%s: missing the \"weight_map\" object (tensor name -> shard file)", index_path);
     }
-    char* opened = NULL; // shard file name currently open
-    Safetensors st = {0};
+    const char** shard_of = (const char**)calloc_check((size_t)n, sizeof(char*));
     for (int i = 0; i < n; i++) {
-        const char* shard = json_get_string(map, list[i].name);
-        if (shard == NULL) {
+        shard_of[i] = json_get_string(map, list[i].name);
+        if (shard_of[i] == NULL) {
             fatal("%s: tensor \"%s\" is not in the weight_map", index_path, list[i].name);
         }
-        if (opened == NULL || strcmp(opened, shard) != 0) {
-            char* shard_path = path_join(model_dir, shard);
-            if (!file_exists(shard_path)) {
-                fatal("%s: shard \"%s\" named in %s does not exist", shard_path, shard, index_path);
-            }
-            if (opened != NULL) {
-                safetensors_close(&st);
-                free(opened);
-            }
-            safetensors_open(&st, shard_path);
-            opened = strdup_check(shard);
-            free(shard_path);
+    }
+    char* done = (char*)calloc_check((size_t)n, 1);
+    for (int i = 0; i < n; i++) {
+        if (done[i]) {
+            continue;
         }
-        model_read_tensor(&st, &list[i]);
-    }
-    if (opened != NULL) {
+        char* shard_path = path_join(model_dir, shard_of[i]);
+        if (!file_exists(shard_path)) {
+            fatal("%s: shard \"%s\" named in %s does not exist", shard_path, shard_of[i], index_path);
+        }
+        Safetensors st;
+        safetensors_open(&st, shard_path);
+        for (int k = i; k < n; k++) {
+            if (!done[k] && strcmp(shard_of[k], shard_of[i]) == 0) {
+                model_read_tensor(&st, &list[k]);
+                done[k] = 1;
+            }
+        }
+        model_warn_unused(&st, list, n);
         safetensors_close(&st);
-        free(opened);
+        free(shard_path);
     }
+    free(done);
+    free(shard_of);
     json_free(index);
 }
 
