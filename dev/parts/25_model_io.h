@@ -205,7 +205,7 @@ static void config_load(Qwen2Config* c, const char* model_dir) {
 
 // Writes a float32 with the fewest digits that read back as the same float32 (1e-06, not
 // 9.99999997e-07), and always as a float for Python (1000000.0, never 1000000).
-static void json_write_float(FILE* f, float x) {
+static void config_write_float(FILE* f, float x) {
     char buf[64];
     for (int digits = 1; digits <= 9; digits++) {
         snprintf(buf, sizeof(buf), "%.*g", digits, (double)x);
@@ -222,7 +222,7 @@ static void json_write_float(FILE* f, float x) {
     fputs(buf, f);
 }
 
-static void json_write_token_id(FILE* f, int id) {
+static void config_write_token_id(FILE* f, int id) {
     if (id < 0) {
         fputs("null", f);
     } else {
@@ -239,18 +239,18 @@ static void config_save(const Qwen2Config* c, const char* model_dir, const char*
     FILE* f = atomic_open(path, &tmp);
     fprintf(f, "{\n  \"architectures\": [\n    \"Qwen2ForCausalLM\"\n  ],\n");
     fprintf(f, "  \"attention_dropout\": 0.0,\n  \"bos_token_id\": ");
-    json_write_token_id(f, c->bos_token_id);
+    config_write_token_id(f, c->bos_token_id);
     fprintf(f, ",\n  \"eos_token_id\": ");
-    json_write_token_id(f, c->eos_token_id);
+    config_write_token_id(f, c->eos_token_id);
     fprintf(f, ",\n  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->hidden_size);
     fprintf(f, "  \"initializer_range\": 0.02,\n  \"intermediate_size\": %d,\n", c->intermediate_size);
     fprintf(f, "  \"max_position_embeddings\": %d,\n", c->max_position_embeddings);
     fprintf(f, "  \"max_window_layers\": %d,\n  \"model_type\": \"qwen2\",\n", c->num_layers);
     fprintf(f, "  \"num_attention_heads\": %d,\n  \"num_hidden_layers\": %d,\n", c->num_heads, c->num_layers);
     fprintf(f, "  \"num_key_value_heads\": %d,\n  \"rms_norm_eps\": ", c->num_kv_heads);
-    json_write_float(f, c->rms_norm_eps);
+    config_write_float(f, c->rms_norm_eps);
     fprintf(f, ",\n  \"rope_scaling\": null,\n  \"rope_theta\": ");
-    json_write_float(f, c->rope_theta);
+    config_write_float(f, c->rope_theta);
     fprintf(f, ",\n  \"sliding_window\": %d,\n", c->max_position_embeddings);
     fprintf(f, "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": ", c->tie_word_embeddings ? "true" : "false");
     json_write_string(f, torch_dtype, strlen(torch_dtype));
@@ -365,7 +365,7 @@ static size_t safetensors_dtype_size(const char* dtype) {
 }
 
 // A non-negative JSON integer as size_t, from its text (exact past 2^53, unlike the double).
-static int json_size(const Json* v, size_t* out) {
+static int safetensors_size_value(const Json* v, size_t* out) {
     if (v == NULL || v->type != JSON_NUMBER || v->string == NULL || v->string[0] == '-') {
         return 0;
     }
@@ -414,7 +414,7 @@ static void safetensors_parse_entry(const Safetensors* st, const char* name, con
     e->ndim = (int)shape->len;
     size_t numel = 1;
     for (int d = 0; d < e->ndim; d++) {
-        if (!json_size(&shape->items[d], &e->shape[d])) {
+        if (!safetensors_size_value(&shape->items[d], &e->shape[d])) {
             fatal("%s: tensor \"%s\": shape entries must be non-negative integers", st->path, name);
         }
         if (e->shape[d] != 0 && numel > SIZE_MAX / e->shape[d]) {
@@ -422,7 +422,7 @@ static void safetensors_parse_entry(const Safetensors* st, const char* name, con
         }
         numel *= e->shape[d];
     }
-    if (!json_size(&offsets->items[0], &e->begin) || !json_size(&offsets->items[1], &e->end)) {
+    if (!safetensors_size_value(&offsets->items[0], &e->begin) || !safetensors_size_value(&offsets->items[1], &e->end)) {
         fatal("%s: tensor \"%s\": data_offsets must be two non-negative integers", st->path, name);
     }
     size_t data_size = st->file_size - st->data_start;
@@ -856,6 +856,9 @@ static void param_init_values(float* out, size_t n, ParamKind kind, uint64_t* rn
 static void model_init_random(const Qwen2Config* c, ParameterTensors* p, uint64_t seed) {
     ModelTensor* list;
     int n = model_tensor_list(c, p, &list);
+    // the streams are independent, so tensors can be filled in parallel and the result never depends
+    // on the number of threads
+#pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
         uint64_t rng = param_init_stream(seed, list[i].spec, list[i].layer);
         param_init_values(list[i].data, list[i].numel, list[i].kind, &rng);
