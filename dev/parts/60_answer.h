@@ -852,6 +852,13 @@ static void ans_repair(AStr* a) {
             k = 5 + (p[5] == ' ');
             if (isdigit((unsigned char)p[k])) { // \frac 5 9, \frac5{x}
                 size_t m = k + 1 + (p[k + 1] == ' ');
+                const char* close = p[m] == '{' ? strchr(p + m, '}') : NULL;
+                if (close) {
+                    astr_append(&b, "\\frac{", 6), astr_append(&b, p + k, 1), astr_append(&b, "}", 1);
+                    astr_append(&b, p + m, (size_t)(close - p) + 1 - m);
+                    i += (size_t)(close - p) + 1;
+                    continue;
+                }
                 if (isdigit((unsigned char)p[m])) {
                     size_t e = m;
                     while (isdigit((unsigned char)p[e])) {
@@ -952,7 +959,7 @@ typedef struct {
     char name[24]; // AN_SYM: the variable; AN_FUNC: the function
 } ANode;
 
-enum { AV_NONE, AV_EXPR, AV_SET, AV_TUPLE, AV_PAIR, AV_INTERVAL, AV_REL };
+enum { AV_NONE, AV_EXPR, AV_SET, AV_TUPLE, AV_PAIR, AV_INTERVAL, AV_REL, AV_UNION };
 #define AV_ITEMS 16
 
 typedef struct {
@@ -962,6 +969,7 @@ typedef struct {
     int sign[AV_ITEMS];   // for "a \pm b": which sign each item takes
     int left_open, right_open;
     int rel;              // AV_REL: '=', '<', '>', 'l' (<=), 'g' (>=), 'n' (!=)
+    int lo[AV_ITEMS / 2], ro[AV_ITEMS / 2]; // AV_UNION: n intervals, items 2i and 2i+1, open ends
 } AValue;
 
 // One parsed answer: its normalised text (what is compared when parsing fails) and its value.
@@ -977,6 +985,7 @@ typedef struct {
     const char* s; // the text being parsed, and its end
     size_t pos, end;
     int depth, fail, pm;
+    int thousands; // commas group digits ("1,234"): set when the whole answer is such a number
 } AParser;
 
 static int ap_node(AParser* p, int op, int a, int b) {
@@ -1085,7 +1094,7 @@ static void ap_skip_subscript(AParser* p, char* name, size_t cap) { // "_6", "_{
     }
 }
 
-// digits, ".5", "3.25", "1,234,567" (a comma before exactly three digits groups thousands)
+// digits, ".5", "3.25"; "1,234,567" when the whole answer is that number (see ans_thousands)
 static int ap_number(AParser* p) {
     char buf[64];
     size_t n = 0;
@@ -1096,9 +1105,7 @@ static int ap_number(AParser* p) {
             buf[n++] = c, p->pos++;
         } else if (c == '.' && !is_float && p->pos + 1 < p->end && isdigit((unsigned char)p->s[p->pos + 1])) {
             buf[n++] = c, p->pos++, is_float = 1;
-        } else if (c == ',' && n > 0 && !is_float && p->pos + 3 < p->end + 1 && isdigit((unsigned char)p->s[p->pos + 1]) &&
-                   isdigit((unsigned char)p->s[p->pos + 2]) && isdigit((unsigned char)p->s[p->pos + 3]) &&
-                   (p->pos + 4 >= p->end || !isdigit((unsigned char)p->s[p->pos + 4]))) {
+        } else if (c == ',' && p->thousands) { // only when the whole answer is one such number
             p->pos++;
         } else {
             break;
@@ -1386,7 +1393,7 @@ static int ap_sum(AParser* p) {
 
 // Parses s[start, end) as one expression; -1 on failure.
 static int ap_expr_range(Answer* ans, const char* s, size_t start, size_t end, int* pm) {
-    AParser p = {ans, s, start, end, 0, 0, 0};
+    AParser p = {ans, s, start, end, 0, 0, 0, 0};
     int v = ap_sum(&p);
     ap_space(&p);
     if (p.fail || p.pos != end) {
@@ -1418,7 +1425,30 @@ static int ans_closer(const char* s, size_t* len) {
     return *s == ')' || *s == ']' || *s == '}';
 }
 
-// Splits s[start, end) at top-level commas (not the thousands commas of "1,234") into items.
+// Is s[start, end) one number with thousands commas, "-1,234,567.5"? latex2sympy reads such an
+// answer as the number; any other comma separates items ("(1,234)" is an interval, "1,2345" a set).
+static int ans_thousands(const char* s, size_t start, size_t end) {
+    size_t i = start + (s[start] == '-'), d = i;
+    while (i < end && isdigit((unsigned char)s[i])) {
+        i++;
+    }
+    if (i == d || i - d > 3 || i >= end || s[i] != ',') {
+        return 0;
+    }
+    while (i + 3 < end + 1 && s[i] == ',' && isdigit((unsigned char)s[i + 1]) && isdigit((unsigned char)s[i + 2]) &&
+           isdigit((unsigned char)s[i + 3])) {
+        i += 4;
+    }
+    if (i < end && s[i] == '.') {
+        i++;
+        while (i < end && isdigit((unsigned char)s[i])) {
+            i++;
+        }
+    }
+    return i == end;
+}
+
+// Splits s[start, end) at top-level commas into items.
 static int ans_split(const char* s, size_t start, size_t end, size_t* cuts, int max_items) {
     int n = 0, depth = 0;
     cuts[n++] = start;
@@ -1429,15 +1459,10 @@ static int ans_split(const char* s, size_t start, size_t end, size_t* cuts, int 
         } else if (ans_closer(s + i, &l)) {
             depth--, i += l - 1;
         } else if (s[i] == ',' && depth == 0) {
-            int thousands = i > start && isdigit((unsigned char)s[i - 1]) && i + 3 < end + 1 &&
-                            isdigit((unsigned char)s[i + 1]) && isdigit((unsigned char)s[i + 2]) &&
-                            isdigit((unsigned char)s[i + 3]) && (i + 4 >= end || !isdigit((unsigned char)s[i + 4]));
-            if (!thousands) {
-                if (n >= max_items) {
-                    return -1;
-                }
-                cuts[n++] = i + 1;
+            if (n >= max_items) {
+                return -1;
             }
+            cuts[n++] = i + 1;
         }
     }
     cuts[n] = end + 1;
@@ -1500,6 +1525,48 @@ static size_t ans_find_relation(const char* s, size_t n, int* rel, size_t* op_le
     return found;
 }
 
+static int ans_parse_value(Answer* ans, const char* s, size_t n);
+
+// "I1 \cup I2 \cup ...": a union of intervals (each "(a, b)", "[a, b]", ...), at the top only.
+static int ans_parse_union(Answer* ans, const char* s, size_t start, size_t n) {
+    size_t cut[AV_ITEMS / 2 + 1];
+    int parts = 0, depth = 0;
+    cut[parts++] = start;
+    for (size_t i = start; i < n; i++) {
+        size_t l;
+        if (ans_opener(s + i, &l)) {
+            depth++, i += l - 1;
+        } else if (ans_closer(s + i, &l)) {
+            depth--, i += l - 1;
+        } else if (depth == 0 && ans_starts(s + i, "\\cup") && !isalpha((unsigned char)s[i + 4])) {
+            if (parts == AV_ITEMS / 2) {
+                return 0;
+            }
+            cut[parts++] = i + 4;
+        }
+    }
+    if (parts == 1) {
+        return 0;
+    }
+    cut[parts] = n + 4;
+    AValue u;
+    memset(&u, 0, sizeof(u));
+    u.kind = AV_UNION;
+    for (int k = 0; k < parts; k++) {
+        if (!ans_parse_value(ans, s + cut[k], cut[k + 1] - 4 - cut[k]) ||
+            (ans->v.kind != AV_INTERVAL && ans->v.kind != AV_PAIR)) {
+            return 0;
+        }
+        u.item[2 * k] = ans->v.item[0], u.item[2 * k + 1] = ans->v.item[1];
+        u.lo[k] = ans->v.kind == AV_PAIR || ans->v.left_open;
+        u.ro[k] = ans->v.kind == AV_PAIR || ans->v.right_open;
+        u.sign[2 * k] = u.sign[2 * k + 1] = 1;
+    }
+    u.n = parts;
+    ans->v = u;
+    return 1;
+}
+
 // The whole answer text -> ans->v. Structures are read at the top only.
 static int ans_parse_value(Answer* ans, const char* s, size_t n) {
     AValue* v = &ans->v;
@@ -1513,6 +1580,18 @@ static int ans_parse_value(Answer* ans, const char* s, size_t n) {
     }
     if (start >= n) {
         return 0;
+    }
+    if (ans_thousands(s, start, n)) {
+        AParser p = {ans, s, start, n, 0, 0, 0, 1};
+        int e = ap_sum(&p);
+        if (p.fail || p.pos != n) {
+            return 0;
+        }
+        v->kind = AV_EXPR, v->n = 1, v->item[0] = e, v->sign[0] = 1;
+        return 1;
+    }
+    if (ans_parse_union(ans, s, start, n)) {
+        return 1;
     }
     size_t ol, cl;
     if (ans_opener(s + start, &ol)) { // "(a, b)", "[a, b)", "\{a, b\}": find the matching closer
@@ -1606,7 +1685,7 @@ static void answer_parse(Answer* ans, const char* text, int gold, int percent) {
         }
     }
     if (percent && ans->v.kind == AV_EXPR) { // "$50$%": the percent sign came after the math
-        AParser p = {ans, "", 0, 0, 0, 0, 0};
+        AParser p = {ans, "", 0, 0, 0, 0, 0, 0};
         int e = ap_node(&p, AN_PCT, ans->v.item[0], -1);
         if (!p.fail) {
             ans->v.item[0] = e;
@@ -1835,6 +1914,25 @@ static int ans_value_equal(const Answer* g, const Answer* p) {
     } else if (ans_is_assignment(g, &gv) && !(pv.kind == AV_REL && pv.rel == '=')) {
         gv.kind = AV_EXPR, gv.n = 1, gv.item[0] = gv.item[1], gv.sign[0] = 1;
     }
+    if (gv.kind == AV_UNION || pv.kind == AV_UNION) { // unions of intervals, in any order
+        if (gv.kind != pv.kind || gv.n != pv.n) {
+            return 0;
+        }
+        int used[AV_ITEMS / 2] = {0};
+        for (int a = 0; a < gv.n; a++) {
+            int hit = 0;
+            for (int b = 0; b < pv.n && !hit; b++) {
+                hit = !used[b] && gv.lo[a] == pv.lo[b] && gv.ro[a] == pv.ro[b] &&
+                      ans_expr_equal(g, gv.item[2 * a], 1, p, pv.item[2 * b], 1) &&
+                      ans_expr_equal(g, gv.item[2 * a + 1], 1, p, pv.item[2 * b + 1], 1);
+                used[b] |= hit;
+            }
+            if (!hit) {
+                return 0;
+            }
+        }
+        return 1;
+    }
     if (gv.kind == AV_REL || pv.kind == AV_REL) {
         return gv.kind == AV_REL && pv.kind == AV_REL && ans_rel_equal(g, &gv, p, &pv);
     }
@@ -1913,4 +2011,279 @@ static int math_verify(const char* completion, const char* gold) {
     answer_free(g), answer_free(p);
     free(g), free(p), free(boxed.s), free(gold_text.s), free(found.s);
     return ok;
+}
+
+// ----------------------------------------------------------------------------
+// Countdown: the accuracy check
+// TinyZero's Countdown task: reach the target with + - * / and parentheses, using each given
+// number exactly once. A completion is correct (grpo.md section 4, verl's countdown.py) when its
+// last <answer>...</answer> (on one line) holds an equation that uses exactly the given numbers,
+// has only digits, + - * / ( ) . and spaces, and evaluates to the target within 1e-5. This is the
+// accuracy check (1 or 0); the GRPO reward with its 0.1 for a well-formed wrong answer builds on it.
+// The evaluator is a small recursive-descent parser with a depth limit, never a general eval.
+// Unlike Python's eval it rejects "**" and "//" (Python would accept them: a TinyZero quirk).
+
+typedef struct {
+    const char* s;
+    size_t pos;
+    int depth, fail;
+} CdParser;
+
+static double cd_expr(CdParser* p);
+
+static void cd_space(CdParser* p) {
+    while (p->s[p->pos] == ' ' || p->s[p->pos] == '\t') {
+        p->pos++;
+    }
+}
+
+static double cd_primary(CdParser* p) {
+    cd_space(p);
+    char c = p->s[p->pos];
+    if (c == '(') {
+        p->pos++;
+        double v = cd_expr(p);
+        cd_space(p);
+        if (p->s[p->pos] != ')') {
+            p->fail = 1;
+        }
+        p->pos++;
+        return v;
+    }
+    if (c == '-' || c == '+') { // unary sign
+        p->pos++;
+        if (++p->depth > 64) {
+            p->fail = 1;
+            return 0;
+        }
+        double v = cd_primary(p);
+        p->depth--;
+        return c == '-' ? -v : v;
+    }
+    if (!isdigit((unsigned char)c) && c != '.') {
+        p->fail = 1;
+        return 0;
+    }
+    if (c == '0' && isdigit((unsigned char)p->s[p->pos + 1])) { // "05": a SyntaxError in Python
+        p->fail = 1;
+    }
+    char* end;
+    double v = strtod(p->s + p->pos, &end);
+    if (end == p->s + p->pos) {
+        p->fail = 1;
+    }
+    p->pos = (size_t)(end - p->s);
+    return v;
+}
+
+static double cd_term(CdParser* p) {
+    double v = cd_primary(p);
+    for (;;) {
+        cd_space(p);
+        char c = p->s[p->pos];
+        if ((c != '*' && c != '/') || p->fail) {
+            return v;
+        }
+        if (p->s[p->pos + 1] == c) { // "**" or "//"
+            p->fail = 1;
+            return v;
+        }
+        p->pos++;
+        double r = cd_primary(p);
+        if (c == '/' && r == 0) {
+            p->fail = 1; // ZeroDivisionError
+        }
+        v = c == '*' ? v * r : v / r;
+    }
+}
+
+static double cd_expr(CdParser* p) {
+    if (++p->depth > 64) {
+        p->fail = 1;
+        return 0;
+    }
+    double v = cd_term(p);
+    for (;;) {
+        cd_space(p);
+        char c = p->s[p->pos];
+        if ((c != '+' && c != '-') || p->fail) {
+            break;
+        }
+        p->pos++;
+        double r = cd_term(p);
+        v = c == '+' ? v + r : v - r;
+    }
+    p->depth--;
+    return v;
+}
+
+static int cd_compare_int(const void* a, const void* b) { return (*(const int*)a > *(const int*)b) - (*(const int*)a < *(const int*)b); }
+
+// Writes the last <answer>...</answer> of the completion's last line (stripped) to out; 0 if there
+// is none. TinyZero reads only the last line; unlike it we drop trailing newlines first (TinyZero
+// scores "...</answer>\n" 0, a quirk of its decoding we do not copy).
+static int countdown_answer(const char* text, char* out, size_t out_size) {
+    size_t end = strlen(text);
+    while (end > 0 && ans_space(text[end - 1])) {
+        end--;
+    }
+    size_t start = end;
+    while (start > 0 && text[start - 1] != '\n') {
+        start--;
+    }
+    const char* best = NULL;
+    size_t best_n = 0;
+    for (size_t i = start; i + 8 <= end; i++) {
+        if (strncmp(text + i, "<answer>", 8) != 0) {
+            continue;
+        }
+        for (size_t j = i + 8; j + 9 <= end; j++) {
+            if (strncmp(text + j, "</answer>", 9) == 0) {
+                best = text + i + 8, best_n = j - i - 8;
+                i = j + 8;
+                break;
+            }
+        }
+    }
+    if (best == NULL || out_size == 0) {
+        return 0;
+    }
+    while (best_n > 0 && ans_space(*best)) {
+        best++, best_n--;
+    }
+    while (best_n > 0 && ans_space(best[best_n - 1])) {
+        best_n--;
+    }
+    if (best_n >= out_size) {
+        return 0;
+    }
+    memcpy(out, best, best_n);
+    out[best_n] = '\0';
+    return 1;
+}
+
+// 1 when the completion's equation uses exactly the numbers nums[0..n) and equals target.
+static int countdown_correct(const char* completion, const int* nums, int n, int target) {
+    char eq[1024];
+    if (n <= 0 || n > 64 || !countdown_answer(completion, eq, sizeof(eq))) {
+        return 0;
+    }
+    int used[64], want[64], k = 0;
+    for (const char* c = eq; *c;) {
+        if (!isdigit((unsigned char)*c) && !strchr("+-*/(). \t", *c)) {
+            return 0; // only digits, operators, parentheses, dots and spaces
+        }
+        if (isdigit((unsigned char)*c)) {
+            if (k == 64) {
+                return 0;
+            }
+            long v = 0;
+            for (; isdigit((unsigned char)*c); c++) {
+                v = v < 100000000 ? v * 10 + (*c - '0') : v;
+            }
+            used[k++] = (int)v;
+        } else {
+            c++;
+        }
+    }
+    if (k != n) {
+        return 0;
+    }
+    memcpy(want, nums, (size_t)n * sizeof(int));
+    qsort(used, (size_t)k, sizeof(int), cd_compare_int);
+    qsort(want, (size_t)n, sizeof(int), cd_compare_int);
+    if (memcmp(used, want, (size_t)n * sizeof(int)) != 0) {
+        return 0;
+    }
+    CdParser p = {eq, 0, 0, 0};
+    double v = cd_expr(&p);
+    cd_space(&p);
+    return !p.fail && eq[p.pos] == '\0' && isfinite(v) && fabs(v - target) < 1e-5;
+}
+
+// ----------------------------------------------------------------------------
+// evaluation metrics
+// pass@k is the unbiased estimator of Chen et al. 2021 (the Codex paper): with n samples of which c
+// are correct, 1 - C(n-c, k) / C(n, k), computed as a product so no binomial overflows.
+
+static double pass_at_k(int n, int c, int k) {
+    if (k <= 0 || n <= 0 || k > n) {
+        return NAN;
+    }
+    if (n - c < k) {
+        return 1.0;
+    }
+    double miss = 1.0; // C(n-c, k) / C(n, k) = prod_{i=n-c+1}^{n} (1 - k / i)
+    for (int i = n - c + 1; i <= n; i++) {
+        miss *= 1.0 - (double)k / i;
+    }
+    return 1.0 - miss;
+}
+
+// ----------------------------------------------------------------------------
+// prompt presets
+// The prompts the benchmarks are usually run with, as data, so ./generate and ./eval agree.
+// "{problem}" (and for Countdown "{nums}" and "{target}") are filled in by prompt_fill; the chat
+// template around system and user is the tokenizer's job.
+
+typedef struct {
+    const char* name;
+    const char* system; // NULL: the model's default system prompt
+    const char* user;
+    const char* about;
+} PromptPreset;
+
+static const PromptPreset prompt_presets[] = {
+    {"boxed", NULL, "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}.",
+     "the usual math prompt (Qwen2.5-Math, DeepSeek-R1 evaluations)"},
+    {"r1", NULL,
+     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
+     "assistant first thinks about the reasoning process in the mind and then provides the user with the answer. "
+     "The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
+     "respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. User: {problem}. "
+     "Assistant:",
+     "DeepSeek-R1-Zero's template (paper, table 1), as one user turn"},
+    {"openr1",
+     "You are a helpful AI Assistant that provides well-reasoned and detailed responses. You first think about the "
+     "reasoning process as an internal monologue and then provide the user with the answer. Respond in the "
+     "following format: <think>\n...\n</think>\n<answer>\n...\n</answer>",
+     "{problem}", "open-r1's GRPO system prompt"},
+    {"countdown",
+     "You are a helpful assistant. You first thinks about the reasoning process in the mind and then provides the "
+     "user with the answer.",
+     "Using the numbers {nums}, create an equation that equals {target}. You can use basic arithmetic operations "
+     "(+, -, *, /) and each number can only be used once. Show your work in <think> </think> tags. And return the "
+     "final answer in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>.",
+     "TinyZero's Countdown prompt (qwen-instruct template)"},
+};
+
+// The preset called name, or NULL.
+static const PromptPreset* prompt_preset(const char* name) {
+    for (size_t i = 0; i < sizeof(prompt_presets) / sizeof(prompt_presets[0]); i++) {
+        if (strcmp(prompt_presets[i].name, name) == 0) {
+            return &prompt_presets[i];
+        }
+    }
+    return NULL;
+}
+
+// tmpl with every "{key}" replaced by its value; malloc'd (the caller frees).
+static char* prompt_fill(const char* tmpl, const char* const* keys, const char* const* values, int n) {
+    AStr out;
+    astr_init(&out);
+    for (const char* c = tmpl; *c;) {
+        int done = 0;
+        for (int k = 0; k < n && !done; k++) {
+            size_t kl = strlen(keys[k]);
+            if (c[0] == '{' && strncmp(c + 1, keys[k], kl) == 0 && c[1 + kl] == '}') {
+                astr_append(&out, values[k], strlen(values[k]));
+                c += kl + 2;
+                done = 1;
+            }
+        }
+        if (!done) {
+            astr_append(&out, c++, 1);
+        }
+    }
+    return out.s;
 }
