@@ -185,8 +185,14 @@ int main(void) {
     } else {
         check(0, "tests/fixtures/answer/pairs.jsonl is missing (run make test from the repository root)");
     }
-    if (file_exists("tests/fixtures/answer/unit.jsonl")) {
-        test_agreement("tests/fixtures/answer/unit.jsonl", 1.0, "unit.jsonl (hand-picked normaliser cases)");
+    const char* more[][2] = {{"tests/fixtures/answer/unit.jsonl", "unit.jsonl (hand-picked normaliser and extraction cases)"},
+                             {"tests/fixtures/answer/self.jsonl", "self.jsonl (2,000 gold answers written back as answers)"}};
+    for (int i = 0; i < 2; i++) {
+        if (file_exists(more[i][0])) {
+            test_agreement(more[i][0], 0.99, more[i][1]);
+        } else {
+            check(0, "%s is missing (run make test from the repository root)", more[i][0]);
+        }
     }
     test_extraction();
     test_hostile();

@@ -4,6 +4,9 @@ tests/test_answer.c checks r1.h's answer checker (math_verify) against.
 
     pip install math-verify        (this was run with math-verify 0.9.0, latex2sympy2_extended 1.11.0, sympy 1.14.0)
     python3 dev/oracle/answer_oracle.py [../shared/data] > tests/fixtures/answer/pairs.jsonl
+    python3 dev/oracle/answer_oracle.py --unit > tests/fixtures/answer/unit.jsonl
+    python3 dev/oracle/answer_oracle.py --self [../shared/data] > tests/fixtures/answer/self.jsonl
+    python3 dev/oracle/answer_oracle.py --distill [../shared/data] >> tests/fixtures/answer/pairs.jsonl
 
 Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
 MATH train, AIME 1983-2023, AIME 2024 and AMC 2023 (../shared/data), each written right and wrong in
@@ -221,8 +224,222 @@ def make_completions(rng, g, other):
     return rows
 
 
+# Hand-picked (completion, gold) pairs for the normaliser and comparator, one feature each; the
+# verdicts still come from Math-Verify (python3 answer_oracle.py --unit > tests/fixtures/answer/unit.jsonl).
+UNIT = [
+    ("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+    ("\\boxed{(3, \\pi/2)}", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+    ("\\boxed{(\\pi/2, 3)}", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+    ("\\boxed{\\dfrac{14}{3}}", "\\frac{14}{3}"),
+    ("\\boxed{14/3}", "\\frac{14}{3}"),
+    ("\\boxed{4.666667}", "\\frac{14}{3}"),
+    ("\\boxed{4.67}", "\\frac{14}{3}"),
+    ("\\boxed{4\\frac{2}{3}}", "\\frac{14}{3}"),
+    ("\\boxed{\\frac{28}{6}}", "\\frac{14}{3}"),
+    ("\\boxed{-\\frac{14}{3}}", "\\frac{14}{3}"),
+    ("\\boxed{1{,}234}", "1234"),
+    ("\\boxed{1,234}", "1234"),
+    ("\\boxed{1,234.5}", "1234.5"),
+    ("\\boxed{1, 234}", "1234"),
+    ("\\boxed{\\$1,234}", "1234"),
+    ("\\boxed{1234 \\text{ dollars}}", "1234"),
+    ("\\boxed{18 \\text{ cm}^2}", "18"),
+    ("\\boxed{18 \\mbox{ inches}}", "18"),
+    ("\\boxed{18 inches}", "18"),
+    ("\\boxed{18 feet}", "18"),
+    ("\\boxed{18 apples}", "18"),
+    ("\\boxed{50\\%}", "50"),
+    ("\\boxed{50 percent}", "50"),
+    ("\\boxed{0.5}", "50\\%"),
+    ("\\boxed{0.25}", "25\\%"),
+    ("\\boxed{25}", "25\\%"),
+    ("\\boxed{30^\\circ}", "30"),
+    ("\\boxed{30^{\\circ}}", "30^\\circ"),
+    ("\\boxed{30}", "30^\\circ"),
+    ("\\boxed{\\frac{\\pi}{6}}", "30^\\circ"),
+    ("\\boxed{2\\sqrt{3}}", "\\sqrt{12}"),
+    ("\\boxed{\\sqrt{12}}", "2\\sqrt{3}"),
+    ("\\boxed{3.464102}", "2\\sqrt{3}"),
+    ("\\boxed{3.46}", "2\\sqrt{3}"),
+    ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt3}{2}"),
+    ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{\\sqrt{2}}{2}"),
+    ("\\boxed{\\sqrt[3]{8}}", "2"),
+    ("\\boxed{9\\pi}", "9\\pi"),
+    ("\\boxed{\\pi \\cdot 9}", "9\\pi"),
+    ("\\boxed{28.274334}", "9\\pi"),
+    ("\\boxed{28.27}", "9\\pi"),
+    ("\\boxed{9}", "9\\pi"),
+    ("\\boxed{[-2, 7]}", "[-2,7]"),
+    ("\\boxed{(-2, 7)}", "[-2,7]"),
+    ("\\boxed{[-2, 7)}", "[-2,7)"),
+    ("\\boxed{(-\\infty, 3]}", "(-\\infty,3]"),
+    ("\\boxed{(-\\infty, 3)}", "(-\\infty,3]"),
+    ("\\boxed{(1, 2)}", "(1,2)"),
+    ("\\boxed{(2, 1)}", "(1,2)"),
+    ("\\boxed{(1, 2, 3)}", "(1,2,3)"),
+    ("\\boxed{(3, 2, 1)}", "(1,2,3)"),
+    ("\\boxed{\\{3, 1, 2\\}}", "\\{1,2,3\\}"),
+    ("\\boxed{\\{1, 2\\}}", "\\{1,2,3\\}"),
+    ("\\boxed{3, 1, 2}", "1,2,3"),
+    ("\\boxed{3, 1, 2}", "\\{1,2,3\\}"),
+    ("\\boxed{1, 2, 3}", "(1,2,3)"),
+    ("\\boxed{2}, \\boxed{3}", "2, 3"),
+    ("\\boxed{3 \\pm 2\\sqrt{2}}", "3 \\pm 2 \\sqrt{2}"),
+    ("\\boxed{3 + 2\\sqrt{2}, 3 - 2\\sqrt{2}}", "3 \\pm 2 \\sqrt{2}"),
+    ("\\boxed{3 + 2\\sqrt{2}}", "3 \\pm 2 \\sqrt{2}"),
+    ("\\boxed{(x+2)(x+5)}", "x^2+7x+10"),
+    ("\\boxed{x^2 + 7x + 10}", "x^2+7x+10"),
+    ("\\boxed{x^2 + 7x + 11}", "x^2+7x+10"),
+    ("\\boxed{q - p}", "p - q"),
+    ("\\boxed{-(q - p)}", "p - q"),
+    ("\\boxed{x = 5}", "5"),
+    ("\\boxed{5}", "x = 5"),
+    ("\\boxed{y = 5}", "x = 5"),
+    ("\\boxed{x > 5}", "x > 5"),
+    ("\\boxed{5 < x}", "x > 5"),
+    ("\\boxed{x \\ge 5}", "x > 5"),
+    ("\\boxed{y = 2x + 3}", "y = 2x + 3"),
+    ("\\boxed{y = 3 + 2x}", "y = 2x + 3"),
+    ("\\boxed{\\text{Evelyn}}", "\\text{Evelyn}"),
+    ("\\boxed{Evelyn}", "\\text{Evelyn}"),
+    ("\\boxed{\\text{Bob}}", "\\text{Evelyn}"),
+    ("\\boxed{C}", "\\text{(C)}"),
+    ("\\boxed{(C)}", "\\text{(C)}"),
+    ("\\boxed{\\text{(D)}}", "\\text{(C)}"),
+    ("\\boxed{6 - 5i}", "6 - 5i"),
+    ("\\boxed{6 + 5i}", "6 - 5i"),
+    ("\\boxed{-5i + 6}", "6 - 5i"),
+    ("\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
+    ("\\boxed{\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
+    ("\\boxed{2215_6}", "2215_6"),
+    ("\\boxed{2215}", "2215_6"),
+    ("\\boxed{\\infty}", "\\infty"),
+    ("\\boxed{-\\infty}", "\\infty"),
+    ("\\boxed{10!}", "3628800"),
+    ("\\boxed{\\binom{5}{2}}", "10"),
+    ("\\boxed{2^{10}}", "1024"),
+    ("\\boxed{2^10}", "1024"),
+    ("\\boxed{\\log_2 8}", "3"),
+    ("\\boxed{e^2}", "e^2"),
+    ("\\boxed{7.389056}", "e^2"),
+    ("\\boxed{0.0000672}", ".0000672"),
+    ("\\boxed{.35625}", ".35625"),
+    ("\\boxed{0.35625}", ".35625"),
+    ("\\boxed{\\frac{57}{160}}", ".35625"),
+    ("\\boxed{27}", "27.0"),
+    ("\\boxed{27.00}", "27"),
+    ("\\boxed{-27}", "27"),
+    ("\\boxed{--27}", "27"),
+    ("\\boxed{\\frac{1}{2}}", "\\frac12"),
+    ("\\boxed{\\frac12}", "\\frac{1}{2}"),
+    ("\\boxed{\\sqrt{3}}", "\\sqrt3"),
+    ("\\boxed{\\sqrt3}", "\\sqrt{3}"),
+    ("\\boxed{5/3}", "5/3"),
+    ("\\boxed{\\frac{5}{3}}", "5/3"),
+    ("\\boxed{\\tfrac{5}{3}}", "\\dfrac{5}{3}"),
+    ("\\boxed{x^5 - x^4 + x^3 - x^2 + x - 1}", "x^5 - x^4 + x^3 - x^2 + x - 1"),
+    ("\\boxed{(x-1)(x^4+x^2+1)}", "x^5 - x^4 + x^3 - x^2 + x - 1"),
+    ("\\boxed{\\frac{x+1}{x-1}}", "\\frac{x+1}{x-1}"),
+    ("\\boxed{\\frac{1+x}{x-1}}", "\\frac{x+1}{x-1}"),
+    ("\\boxed{\\frac{x-1}{x+1}}", "\\frac{x+1}{x-1}"),
+    ("\\boxed{(0,9) \\cup (9,36)}", "(0,9) \\cup (9,36)"),
+    ("\\boxed{(9,36) \\cup (0,9)}", "(0,9) \\cup (9,36)"),
+    ("\\boxed{(0,36)}", "(0,9) \\cup (9,36)"),
+    ("\\boxed{\\sin^2 x + \\cos^2 x}", "1"),
+    ("\\boxed{\\sin(\\pi/6)}", "\\frac{1}{2}"),
+    ("\\boxed{0.5}", "\\frac{1}{2}"),
+    ("\\boxed{1/2}", "0.5"),
+    ("\\boxed{\\text{no solution}}", "\\text{no solution}"),
+    ("\\boxed{12}", "\\text{12 inches}"),
+    ("\\boxed{\\mathbf{12}}", "12"),
+    ("\\boxed{\\displaystyle 12}", "12"),
+    ("\\boxed{12.}", "12"),
+    ("\\boxed{\\textbf{(B) } 12}", "12"),
+    ("The final answer is $12$. I hope it is correct.", "12"),
+    ("The final answer is: $\\frac{3}{4}$", "\\frac34"),
+    ("Final answer: $0.75$", "\\frac34"),
+    ("The answer should be more than $5$. Checking each case, the answer is $7$.", "7"),
+    ("The answer should be more than $5$. Checking each case, the answer is $7$.", "5"),
+    ("The answer is \\(42\\).", "42"),
+    ("The answer is \\[42\\]", "42"),
+    ("The answer is $42$ and $43$.", "42"),
+    ("The answer is $42$ and $43$.", "42, 43"),
+    ("The answer is \\frac{1}{3}.", "\\frac13"),
+    ("The answer is $50$%.", "0.5"),
+    ("We find $x=2$, so the answer is 2.", "2"),
+    ("So x = 2.", "2"),
+    ("<think>\nsome thought\n</think>\n<answer>\nThe answer is $2$\n</answer>", "2"),
+    ("<think>\nsome thought\n</think>\n<answer>\n2\n</answer>", "2"),
+    ("<think>\nsome thought\n</think>\n<answer>2</answer>", "2"),
+    ("<think>\nsome thought\n</think>\n<answer>\\frac{1}{2}</answer>", "0.5"),
+    ("<think>\nsome thought\n</think>\n<answer> 3 </answer> and then \\boxed{4}", "3"),
+    ("#### 1,234", "1234"),
+    ("#### $1,234", "1234"),
+    ("#### 1234.00", "1234"),
+    ("#### 72\nThe answer is 71.", "72"),
+    ("The answer is: 15 apples.", "15"),
+    ("So the answer is 15 dollars.", "15"),
+    ("the answer is 1/2.", "0.5"),
+    ("\\boxed{}", "0"),
+    ("\\boxed{ }", "0"),
+    ("\\boxed{\\boxed{5}}", "5"),
+    ("\\fbox{5}", "5"),
+    ("\\boxed 5", "5"),
+    ("\\boxed{5", "5"),
+    ("\\boxed{5}}", "5"),
+    ("The answer is \\boxed{5} or \\boxed{6}", "5"),
+    ("\\boxed{5} is what I first thought but after checking the algebra very carefully again it is \\boxed{6}", "6"),
+]
+
+
+def unit():
+    for completion, gold in UNIT:
+        res = judge(completion, gold)
+        if res is None:
+            print("unparsable gold skipped: %r" % gold, file=sys.stderr)
+            continue
+        print(json.dumps({"source": "unit", "form": "unit", "gold": gold, "completion": completion,
+                          "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
+
+
+def self_pairs(data):
+    """Every gold written back as "\\boxed{GOLD}", and as "The final answer is $GOLD$.": MATH-500
+    (all 500) and 1,500 MATH train answers. Math-Verify does not accept all of them: open-r1 does
+    not repair "\\frac43" in a completion, so those score 0 there too."""
+    rng = random.Random(99)
+    golds = [("math500", json.loads(l)["answer"]) for l in open(os.path.join(data, "math500/test.jsonl"))]
+    train = [r["answer"] for r in json.load(open(os.path.join(data, "math_train/math_train_7474.json"))) if r["answer"]]
+    golds += [("math_train", g) for g in rng.sample(train, 1500)]
+    for source, g in golds:
+        form, completion = rng.choice([("self/boxed", "\\boxed{%s}" % g), ("self/final-answer-is", "The final answer is $%s$." % g)])
+        res = judge(completion, g)
+        if res is None:
+            continue
+        print(json.dumps({"source": source, "form": form, "gold": g, "completion": completion,
+                          "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
+
+
+def distill(data):
+    """The real DeepSeek-R1 answers in ../shared/data/distill_samples, against their gold."""
+    for name in ["deepseek_r1_openrouter_5.json", "deepseek_r1_8b_ollama_5.json"]:
+        for r in json.load(open(os.path.join(data, "distill_samples", name))):
+            res = judge(r["message_content"], r["gtruth_answer"])
+            if res is None:
+                continue
+            print(json.dumps({"source": "distill", "form": "real-r1-answer", "gold": r["gtruth_answer"],
+                              "completion": r["message_content"], "openr1": int(res[0]), "verdict": int(res[1])},
+                             ensure_ascii=False))
+
+
 def main():
-    data = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../../shared/data")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    data = args[0] if args else os.path.join(os.path.dirname(__file__), "../../../shared/data")
+    if "--unit" in sys.argv:
+        return unit()
+    if "--self" in sys.argv:
+        return self_pairs(data)
+    if "--distill" in sys.argv:
+        return distill(data)
     rng = random.Random(1234)
     golds = load_golds(data)
     by_source = {}

@@ -203,6 +203,8 @@ static void ans_unbox(const char* text, size_t n, int last, AStr* out) {
 typedef struct {
     size_t content, content_len, end; // where the math is, and where the match ends
     int percent;
+    int n_more;                        // "$1$ and $2$": up to 5 more environments joined on
+    size_t more[5], more_len[5];
 } AnsEnv;
 
 // Finds the first occurrence of the two-byte closer at or after from; memoised per closer so a
@@ -360,6 +362,31 @@ static int ans_anchored(const char* text, size_t n, int kind, AnsEnv* best) {
             }
             AnsEnv env;
             if (ans_env_at(text, n, p, &env, memo)) {
+                env.n_more = 0;
+                for (AnsEnv next; env.n_more < 5; env.n_more++) { // "\s*(,?and|,?or|,)\s*ENV"
+                    size_t q = env.end;
+                    while (q < n && ans_space(text[q])) {
+                        q++;
+                    }
+                    size_t c = q < n && text[q] == ',' ? q + 1 : q;
+                    if (ans_starts(text + c, "and")) {
+                        q = c + 3;
+                    } else if (ans_starts(text + c, "or")) {
+                        q = c + 2;
+                    } else if (c > q) {
+                        q = c;
+                    } else {
+                        break;
+                    }
+                    while (q < n && ans_space(text[q])) {
+                        q++;
+                    }
+                    if (q >= n || !ans_env_at(text, n, q, &next, memo)) {
+                        break;
+                    }
+                    env.more[env.n_more] = next.content, env.more_len[env.n_more] = next.content_len;
+                    env.end = next.end;
+                }
                 *best = env;
                 found = hit = 1;
                 i = env.end;
@@ -457,7 +484,15 @@ static int answer_find(const char* text, AStr* out, int* percent) {
     for (int kind = 0; kind < 3; kind++) {
         if (ans_anchored(text, n, kind, &env)) {
             ans_unbox(text + env.content, env.content_len, 0, out);
-            *percent = env.percent;
+            *percent = env.percent && env.n_more == 0;
+            AStr more;
+            astr_init(&more);
+            for (int k = 0; k < env.n_more; k++) { // several answers: Math-Verify makes them one set
+                ans_unbox(text + env.more[k], env.more_len[k], 0, &more);
+                astr_append(out, ",", 1);
+                astr_append(out, more.s, more.n);
+            }
+            free(more.s);
             return 1;
         }
     }
@@ -1127,6 +1162,10 @@ static int ap_function(AParser* p, const char* name) {
         int base = ap_group(p, 0);
         p->ans->nodes[f].b = base;
     }
+    int power = -1;
+    if (ap_eat(p, "^")) { // \sin^2 x is (\sin x)^2
+        power = ap_group(p, 0);
+    }
     ap_space(p);
     if (ap_eat(p, "(")) {
         p->ans->nodes[f].a = ap_sum(p);
@@ -1137,7 +1176,7 @@ static int ap_function(AParser* p, const char* name) {
         int arg = ap_group(p, 0);
         p->ans->nodes[f].a = arg;
     }
-    return f;
+    return power >= 0 ? ap_node(p, AN_POW, f, power) : f;
 }
 
 static int ap_command(AParser* p) {
@@ -1187,6 +1226,25 @@ static int ap_command(AParser* p) {
         if (!ap_eat(p, "{")) {
             p->fail = 1;
             return 0;
+        }
+        size_t close = p->pos;
+        while (close < p->end && p->s[close] != '}') {
+            close++;
+        }
+        size_t first = p->pos;
+        while (first < close && ans_space(p->s[first])) {
+            first++;
+        }
+        if (first < close && close < p->end && (isdigit((unsigned char)p->s[first]) || p->s[first] == '-')) {
+            size_t end = p->end; // \text{12} is 12: parse the inside, within our depth limit
+            p->pos = first, p->end = close;
+            int v = ap_sum(p);
+            ap_space(p);
+            if (p->pos != close) {
+                p->fail = 1;
+            }
+            p->end = end, p->pos = close + 1;
+            return v;
         }
         int v = ap_node(p, AN_SYM, -1, -1);
         size_t len = 0;
@@ -1835,7 +1893,9 @@ static int ans_expr_equal(const Answer* g, int i, int gs, const Answer* p, int j
             double x = gp ? gv * 100 : gv, y = pp ? pv * 100 : pv;
             return ans_close(x, y, 1e-15);
         }
-        return !gsym && !psym && ans_close(gv, pv, 1e-12);
+        if (!gsym && !psym) {
+            return ans_close(gv, pv, 1e-12);
+        }
     }
     for (int point = 0; point < 3; point++) { // (a - b) == 0, or simplify(a - b) == 0
         double x = ans_eval(g, i, point, gs, 0), y = ans_eval(p, j, point, ps, 0);
