@@ -512,7 +512,8 @@ static void test_bad_models(void) {
     write_model_file(file, &c, "model.layers.1.mlp.up_proj.weight", NULL, NULL);
     expect_fatal_named(do_load, dir, file, "\"model.layers.1.mlp.up_proj.weight\" is missing", "a missing tensor");
     write_model_file(file, &c, "lm_head.weight", NULL, NULL);
-    expect_fatal_named(do_load, dir, file, "\"lm_head.weight\" is missing", "an untied model without lm_head.weight");
+    expect_fatal_named(do_load, dir, file, "\"lm_head.weight\" is missing, and config.json has tie_word_embeddings false",
+                       "an untied model without lm_head.weight");
     write_model_file(file, &c, NULL, "model.layers.1.mlp.up_proj.weight", NULL);
     expect_fatal_named(do_load, dir, file,
                        "model.layers.1.mlp.up_proj.weight has shape [48, 16], expected [24, 16] from config.json",

@@ -731,6 +731,10 @@ static void shape_string(char* buf, size_t size, const size_t* shape, int ndim) 
 // Reads one model tensor from an open file, checking its shape against config.json.
 static void model_read_tensor(const Safetensors* st, const ModelTensor* t) {
     const SafetensorsEntry* e = safetensors_find(st, t->name);
+    if (e == NULL && t->spec == NUM_PARAM_TENSORS) {
+        fatal("%s: tensor \"lm_head.weight\" is missing, and config.json has tie_word_embeddings false (absent "
+              "means false, as in transformers); set it to true if the LM head is the embedding", st->path);
+    }
     if (e == NULL) {
         fatal("%s: tensor \"%s\" is missing (the model's config.json says it should be there)", st->path, t->name);
     }
