@@ -6,6 +6,7 @@ dev/tokenize: the r1.h tokenizer from the command line.
     ./dev/tokenize MODEL_DIR --chat < chat.jsonl ids of {"messages": [...]} (first line) in ChatML
     ./dev/tokenize --bytes ...                   the byte-level vocabulary instead of a model folder
     ./dev/tokenize MODEL_DIR --save DIR          write vocab.json, merges.txt, tokenizer_config.json
+    ./dev/tokenize MODEL_DIR --bench FILE        encode throughput on FILE's NUL-separated records
 */
 #include "../r1.h"
 
@@ -22,6 +23,8 @@ static void usage(void) {
            "  --mask                    with --chat: print the assistant mask on a second line\n"
            "  --text                    with --chat: print the rendered text instead of ids\n"
            "  --save DIR                write the tokenizer files to DIR and exit\n"
+           "  --bench FILE              encode FILE's records (separated by NUL bytes) one call each, on\n"
+           "                            one thread, for at least 3 s; print the throughput\n"
            "MODEL_DIR holds vocab.json, merges.txt and tokenizer_config.json (a Qwen2.5 folder).\n");
 }
 
@@ -80,8 +83,34 @@ static void run_chat(const Tokenizer* t, const char* input, size_t n, const char
     json_free(j);
 }
 
+// Encodes every record (one tokenizer_encode call each), over and over for at least 3 seconds.
+static void run_bench(const Tokenizer* t, const char* path) {
+    size_t n;
+    char* text = read_file(path, &n);
+    size_t records = 0, tokens = 0, bytes = 0;
+    int passes = 0;
+    double t0 = wall_time(), dt;
+    do {
+        for (size_t i = 0; i < n;) {
+            size_t len = strlen(text + i); // records are NUL-separated
+            int* ids;
+            int count = tokenizer_encode(t, text + i, len, &ids);
+            free(ids);
+            if (passes == 0) {
+                records++, tokens += (size_t)count, bytes += len;
+            }
+            i += len + 1;
+        }
+        passes++;
+        dt = wall_time() - t0;
+    } while (dt < 3.0);
+    printf("r1.h: %zu records, %zu bytes, %zu tokens, %d passes in %.2f s: %.2f MB/s, %.0f tokens/s\n", records,
+           bytes, tokens, passes, dt, bytes * (double)passes / dt / 1e6, tokens * (double)passes / dt);
+    free(text);
+}
+
 int main(int argc, char** argv) {
-    const char *model = NULL, *save = NULL, *system = NULL;
+    const char *model = NULL, *save = NULL, *system = NULL, *bench = NULL;
     int decode = 0, skip = 0, chat = 0, gen = 0, cont = 0, mask = 0, text = 0, bytes = 0;
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
@@ -98,6 +127,7 @@ int main(int argc, char** argv) {
         else if (!strcmp(a, "--text")) text = 1;
         else if (!strcmp(a, "--bytes")) bytes = 1;
         else if (!strcmp(a, "--save") && i + 1 < argc) save = argv[++i];
+        else if (!strcmp(a, "--bench") && i + 1 < argc) bench = argv[++i];
         else if (!strcmp(a, "--system") && i + 1 < argc) system = argv[++i];
         else if (a[0] != '-' && !model) model = a;
         else {
@@ -115,8 +145,12 @@ int main(int argc, char** argv) {
     } else {
         tokenizer_load(&t, model);
     }
-    if (save) {
-        tokenizer_save(&t, save);
+    if (save || bench) {
+        if (save) {
+            tokenizer_save(&t, save);
+        } else {
+            run_bench(&t, bench);
+        }
         tokenizer_free(&t);
         return 0;
     }
