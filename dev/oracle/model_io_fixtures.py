@@ -39,7 +39,9 @@ def conversions():
                 1e-45, -1e-45, 1.1754942e-38, 65504.0, 65520.0, 6e-8, 3e-8, 1e-7, 5.96e-8]
     # exact ties between two bf16 neighbours: 1 + k*2^-8 + 2^-9 (the halfway point), both parities
     ties = [1.0 + k * 2.0 ** -7 + 2.0 ** -8 for k in range(16)] + [-(1.0 + k * 2.0 ** -7 + 2.0 ** -8) for k in range(16)]
-    x = torch.cat([x, torch.tensor(specials + ties, dtype=torch.float32)])
+    # NaNs whose payload a naive "add 0x7FFF and shift" would round into inf
+    nans = torch.tensor(np.array([0x7F800001, 0xFF800001, 0x7FFFFFFF, 0x7F80FFFF], dtype=np.uint32).view(np.float32))
+    x = torch.cat([x, torch.tensor(specials + ties, dtype=torch.float32), nans])
     # f16: every 8th bit pattern plus all subnormals, inf and NaN ones
     bits = sorted(set(range(0, 65536, 8)) | set(range(0, 1024)) | set(range(0x7C00, 0x7C10)) | {0xFC00, 0xFE00, 0x8001, 0x83FF})
     h = torch.tensor(np.array(bits, dtype=np.uint16).view(np.int16)).view(torch.float16)
