@@ -258,8 +258,8 @@ static size_t each_row(const char* path, RowFn fn, void* ctx) {
         if (t < e) {
             char err[256];
             Json* row = json_parse(s, (size_t)(e - s), err, sizeof(err));
-            if (row == NULL) {
-                fatal("%s:%zu: malformed JSON: %s", path, line, err);
+            if (row == NULL) { // the parser counts lines within this one line: keep its column only
+                fatal("%s:%zu: malformed JSON: %s", path, line, strncmp(err, "line 1, ", 8) == 0 ? err + 8 : err);
             }
             snprintf(where, sizeof(where), "%s:%zu", path, line);
             fn(row, where, ctx);

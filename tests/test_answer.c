@@ -121,7 +121,7 @@ static void test_extraction(void) {
         const char* answer;
     } cases[] = {
         {"so \\boxed{5} and finally \\boxed{7}", 1, "5,7"},                  // close boxes are joined
-        {"\\boxed{5}. Then after a long and careful recheck of all of it we see \\boxed{7}", 1, "7"},
+        {"\\boxed{5}. Then after a long and careful recheck of every single step of it all, we finally see \\boxed{7}", 1, "7"},
         {"The final answer is $\\frac{1}{2}$.", 1, "\\frac{1}{2}"},
         {"Answer: $$x^2$$", 1, "x^2"},
         {"The answer is $3$ or maybe $4$", 1, "3"},                           // answer.{0,50}?ENV: the first env
