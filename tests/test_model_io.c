@@ -223,6 +223,15 @@ static void test_conversions(void) {
     int32_t ids_back[8];
     safetensors_read_i32(&st, safetensors_find(&st, "c.ids"), ids_back);
     check(memcmp(ids, ids_back, sizeof(ids)) == 0, "I32 write/read round trip");
+    const SafetensorsEntry* eb = safetensors_find(&st, "b.bf16");
+    uint16_t* raw = (uint16_t*)malloc_check(eb->end - eb->begin);
+    safetensors_read_bytes(&st, eb, raw);
+    int raw_ok = eb->end - eb->begin == n * 2;
+    for (size_t i = 0; raw_ok && i < n; i++) {
+        raw_ok = same_float(bf16_to_f32(raw[i]), bf_ref[i]);
+    }
+    check(raw_ok, "read_bytes gives the stored bf16 bits (%zu bytes)", eb->end - eb->begin);
+    free(raw);
     check(st.data_start % 8 == 0, "header padded to 8 bytes (data starts at %zu)", st.data_start);
     safetensors_close(&st);
     free(back), free(bf_ref), free(x), free(path);

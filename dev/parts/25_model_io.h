@@ -529,6 +529,11 @@ static void safetensors_read_raw(const Safetensors* st, const SafetensorsEntry* 
     }
 }
 
+// The tensor's bytes exactly as stored (end - begin of them), e.g. bf16 weights for a GPU upload.
+static void safetensors_read_bytes(const Safetensors* st, const SafetensorsEntry* e, void* out) {
+    safetensors_read_raw(st, e, 0, e->end - e->begin, 1, out);
+}
+
 // Any float tensor into fp32. bf16 and f16 are converted in chunks, so the only big buffer is out.
 static void safetensors_read_f32(const Safetensors* st, const SafetensorsEntry* e, float* out) {
     size_t n = safetensors_numel(e);
