@@ -150,6 +150,41 @@ static void test_registry(void) {
     check(isnan(per[0]) && t2 == per[1], "a NaN reward (accuracy with no gold answer) is left out of the sum, as nansum");
 }
 
+// accuracy and cosine call the answer checker (math_verify); on the answer checker's fixture pairs
+// (real gold answers, Math-Verify's verdicts as open-r1's accuracy_reward gives them) they must use
+// its verdict as it is. How often that verdict equals open-r1's is tests/test_answer.c's business.
+static void test_accuracy_rewards(void) {
+    const char* path = "tests/fixtures/answer/pairs.jsonl";
+    if (!file_exists(path)) {
+        skip("accuracy rewards: %s is missing", path);
+        return;
+    }
+    size_t size;
+    char* text = read_file(path, &size);
+    int pairs = 0, consistent = 0, agree = 0;
+    for (char* line = text; line && *line;) {
+        char* end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char err[128];
+        Json* j = len ? json_parse(line, len, err, sizeof(err)) : NULL;
+        line = end ? end + 1 : NULL;
+        if (j == NULL) {
+            continue;
+        }
+        RewardExample ex = {NULL, NULL, 0, 0, json_get_string(j, "gold")};
+        const char* c = json_get_string(j, "completion");
+        int verdict = math_verify(c, ex.gold);
+        float acc = timed(reward_accuracy, c, &ex, "accuracy"), cos = timed(reward_cosine, c, &ex, "cosine");
+        consistent += acc == (float)verdict && cos == (float)cosine_scaled(utf8_chars(c), verdict, &COSINE_OPENR1);
+        agree += acc == (float)json_get(j, "openr1")->number;
+        pairs++;
+        json_free(j);
+    }
+    free(text);
+    check(pairs > 0 && consistent == pairs,
+          "accuracy and cosine rewards use math_verify's verdict on %d answer pairs (open-r1 agrees on %d)", pairs, agree);
+}
+
 static void bad_spec(void* arg) { reward_parse((const char*)arg); }
 
 static void test_registry_errors(void) {
@@ -162,6 +197,7 @@ static void test_registry_errors(void) {
 int main(void) {
     test_registry();
     test_registry_errors();
+    test_accuracy_rewards();
     if (!file_exists(FIXTURE)) {
         skip("reward oracle fixtures: %s is missing (run dev/oracle/rewards_oracle.py)", FIXTURE);
     } else {
