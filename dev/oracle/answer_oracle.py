@@ -7,6 +7,7 @@ tests/test_answer.c checks r1.h's answer checker (math_verify) against.
     python3 dev/oracle/answer_oracle.py --unit > tests/fixtures/answer/unit.jsonl
     python3 dev/oracle/answer_oracle.py --self [../shared/data] > tests/fixtures/answer/self.jsonl
     python3 dev/oracle/answer_oracle.py --distill [../shared/data] >> tests/fixtures/answer/pairs.jsonl
+    python3 dev/oracle/answer_oracle.py --cross [../shared/data] > tests/fixtures/answer/cross.jsonl
 
 Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
 MATH train, AIME 1983-2023, AIME 2024 and AMC 2023 (../shared/data), each written right and wrong in
@@ -431,6 +432,38 @@ def distill(data):
                              ensure_ascii=False))
 
 
+def cross(data):
+    """Pairs of two different gold answers: 600 random ones (nearly all unequal), and every pair of
+    differently written golds whose Math-Verify values are numerically equal (up to 400), each
+    written as "\\boxed{A}" against gold B. These test the comparator's equivalences and its
+    false positives on answers nobody here chose."""
+    rng = random.Random(7)
+    golds = sorted(set([json.loads(l)["answer"] for l in open(os.path.join(data, "math500/test.jsonl"))] +
+                       [r["answer"] for r in json.load(open(os.path.join(data, "math_train/math_train_7474.json"))) if r["answer"]]))
+    keyed = {}
+    for g in golds:
+        v = parse("\\boxed{" + g + "}")
+        if not v:
+            continue
+        try:
+            key = "%.6g" % complex(v[0].evalf()).real if complex(v[0].evalf()).imag == 0 else None
+        except Exception:
+            key = None
+        if key is not None:
+            keyed.setdefault(key, []).append(g)
+    equal = [(a, b) for group in keyed.values() if len(group) > 1 for a in group for b in group if a != b]
+    rng.shuffle(equal)
+    pairs = [("cross-equal-value", a, b) for a, b in equal[:400]]
+    pairs += [("cross-random", a, b) for a, b in (rng.sample(golds, 2) for _ in range(600))]
+    for form, a, b in pairs:
+        completion = "\\boxed{%s}" % a
+        res = judge(completion, b)
+        if res is None:
+            continue
+        print(json.dumps({"source": "cross", "form": form, "gold": b, "completion": completion,
+                          "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     data = args[0] if args else os.path.join(os.path.dirname(__file__), "../../../shared/data")
@@ -440,6 +473,8 @@ def main():
         return self_pairs(data)
     if "--distill" in sys.argv:
         return distill(data)
+    if "--cross" in sys.argv:
+        return cross(data)
     rng = random.Random(1234)
     golds = load_golds(data)
     by_source = {}
