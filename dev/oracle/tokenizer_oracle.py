@@ -271,6 +271,27 @@ def unicode_report(tok):
     return src, diffs
 
 
+def nfc_report():
+    """Where `tokenizers`' NFC and the data of our tables (dev/gen_unicode.py's module) disagree."""
+    import tokenizers
+    sys.path.insert(0, os.path.join(ROOT, "dev"))
+    import gen_unicode
+    ud = gen_unicode.unicodedata
+    hf = tokenizers.normalizers.NFC()
+    probes = []
+    for cp in range(0x80, 0x110000):
+        if 0xD800 <= cp <= 0xDFFF or 0x40000 <= cp < 0xE0000 or cp >= 0xF0000:
+            continue
+        ch = chr(cp)
+        if ud.combining(ch):
+            probes.append("x\u0301" + ch)  # a mark of another class after U+0301: reordering
+        elif ud.decomposition(ch) and not ud.decomposition(ch).startswith("<"):
+            probes.append(ch)
+            probes.append(ud.normalize("NFD", ch))  # and the composition back
+    diffs = [p for p in probes if hf.normalize_str(p) != ud.normalize("NFC", p)]
+    return ud.unidata_version, len(probes), diffs
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--diff":
         return diff_record(int(sys.argv[2]))
@@ -335,6 +356,13 @@ def main():
         for cp, ours, onig in diffs[:2000]:
             f.write("U+%04X ours %s onig %s\n" % (cp, ours, onig))
     print("unicode: %d code points differ from Oniguruma (see unicode.txt)" % len(diffs))
+    version, nprobes, nfc_diffs = nfc_report()
+    with open(os.path.join(OUT, "unicode.txt"), "a") as f:
+        f.write("NFC: %d of %d probes (every decomposable code point and its NFD, every combining mark after "
+                "U+0301) differ between tokenizers and Unicode %s:\n" % (len(nfc_diffs), nprobes, version))
+        for p in nfc_diffs:
+            f.write(" ".join("U+%04X" % ord(c) for c in p) + "\n")
+    print("NFC: %d of %d probes differ from tokenizers (see unicode.txt)" % (len(nfc_diffs), nprobes))
 
 
 def diff_record(n):
