@@ -179,6 +179,85 @@ static void test_hostile(void) {
     free(s);
 }
 
+// Countdown cases follow TinyZero's rule as grpo.md section 4 states it (verl countdown.py), plus
+// our two documented differences: "**" and "//" are refused, a trailing newline is forgiven.
+static void test_countdown(void) {
+    int nums[] = {44, 19, 35};
+    struct {
+        const char* completion;
+        int want;
+    } cases[] = {
+        {"<think>\nok\n</think>\n<answer> 44 + 19 + 35 </answer>", 1},
+        {"<answer>(44 + 19) + 35</answer>", 1},
+        {"<answer>35 + 44 + 19</answer>\n", 1},                 // trailing newline forgiven (TinyZero: 0)
+        {"<answer>44 + 19 + 35</answer> and more text after", 1}, // the last line still holds it
+        {"<answer>44 + 19 + 35</answer>\nmore text", 0},        // not on the last line
+        {"<answer>44 + 19 + 36</answer>", 0},                    // wrong numbers
+        {"<answer>44 + 19</answer>", 0},                         // a number unused
+        {"<answer>44 + 19 + 35 + 0</answer>", 0},                // an extra number
+        {"<answer>44 + 19 + 35 - 44 + 44</answer>", 0},          // a number twice
+        {"<answer>44 * 19 / 35</answer>", 0},                    // uses them all, wrong value
+        {"<answer>44 + 19 + 35 = 98</answer>", 0},               // '=' is not allowed
+        {"<answer>x + 44 + 19 + 35</answer>", 0},
+        {"<answer>044 + 19 + 35</answer>", 0}, // "044" is a SyntaxError in Python
+        {"<answer>((44 + 19) + 35)</answer>", 1},
+        {"<answer>44 + 19 + 35 </answer> <answer>1</answer>", 0}, // the last answer counts
+        {"44 + 19 + 35", 0},                                      // no tags
+        {"<answer>44 ** 19 + 35</answer>", 0},
+        {"<answer>44 + 19 + 35 + (1 / 0)</answer>", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = countdown_correct(cases[i].completion, nums, 3, 98);
+        check(got == cases[i].want, "countdown_correct case %zu: %d (want %d)", i + 1, got, cases[i].want);
+    }
+    int nums2[] = {8, 5, 3};
+    check(countdown_correct("<answer>(8 - 5) / 3</answer>", nums2, 3, 1), "countdown_correct: division (8 - 5) / 3 = 1");
+    check(!countdown_correct("<answer>8 / (5 - 5) + 3</answer>", nums2, 3, 1), "countdown_correct: division by zero is wrong");
+    char deep[3000];
+    size_t len = (size_t)sprintf(deep, "<answer>");
+    for (int i = 0; i < 1000; i++) {
+        deep[len++] = '(';
+    }
+    strcpy(deep + len, "8</answer>");
+    check(!countdown_correct(deep, nums2, 1, 8), "countdown_correct: 1,000 nested parentheses are refused (depth limit)");
+}
+
+// pass@k against the definition 1 - C(n-c,k)/C(n,k) evaluated with lgamma (a different route).
+static void test_pass_at_k(void) {
+    int worst = 0;
+    double max_err = 0;
+    for (int n = 1; n <= 64; n++) {
+        for (int c = 0; c <= n; c++) {
+            for (int k = 1; k <= n; k++) {
+                double want = n - c < k ? 1.0
+                                        : 1.0 - exp(lgamma(n - c + 1) - lgamma(k + 1) - lgamma(n - c - k + 1) -
+                                                    (lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)));
+                double err = fabs(pass_at_k(n, c, k) - want);
+                if (err > max_err) {
+                    max_err = err, worst = n * 10000 + c * 100 + k;
+                }
+            }
+        }
+    }
+    check(max_err < 1e-9, "pass_at_k matches 1 - C(n-c,k)/C(n,k) for n <= 64 (max error %.2e, worst n,c,k code %d)", max_err, worst);
+    check(fabs(pass_at_k(10, 3, 1) - 0.3) < 1e-12 && pass_at_k(5, 0, 3) == 0 && pass_at_k(5, 5, 3) == 1,
+          "pass_at_k: pass@1 is c/n, no correct gives 0, all correct 1");
+    check(pass_at_k(1000, 1, 1000) == 1.0 && fabs(pass_at_k(1000, 1, 1) - 0.001) < 1e-12,
+          "pass_at_k is stable for n = 1000");
+}
+
+static void test_prompts(void) {
+    const PromptPreset* p = prompt_preset("boxed");
+    const char* keys[] = {"problem"};
+    const char* values[] = {"What is 1+1?"};
+    char* user = p ? prompt_fill(p->user, keys, values, 1) : NULL;
+    check(user && strcmp(user, "What is 1+1?\nPlease reason step by step, and put your final answer within \\boxed{}.") == 0,
+          "prompt preset boxed fills {problem} and asks for \\boxed{}");
+    free(user);
+    check(prompt_preset("r1") && prompt_preset("openr1") && prompt_preset("countdown") && !prompt_preset("nope"),
+          "prompt presets r1, openr1, countdown exist; unknown names give NULL");
+}
+
 int main(void) {
     if (file_exists("tests/fixtures/answer/pairs.jsonl")) {
         test_agreement("tests/fixtures/answer/pairs.jsonl", 0.99, "pairs.jsonl (real gold answers in many forms)");
@@ -196,6 +275,9 @@ int main(void) {
         }
     }
     test_extraction();
+    test_countdown();
+    test_pass_at_k();
+    test_prompts();
     test_hostile();
     return test_summary("test_answer");
 }
