@@ -153,6 +153,26 @@ static void test_hardcases(const Tokenizer* t, const char* fixture, const char* 
     free_rows(rows, n);
 }
 
+// HF's decode of id lists that encoding does not produce (padding ids, special tokens mixed in).
+static void test_decode(const Tokenizer* t, const char* fixture, const char* what) {
+    Json** rows;
+    int n = load_jsonl(fixture, &rows), ok = 0;
+    for (int r = 0; r < n; r++) {
+        const Json* e = json_get(rows[r], "ids");
+        int* ids = (int*)malloc_check((e->len + 1) * sizeof(int));
+        for (size_t i = 0; i < e->len; i++) {
+            ids[i] = (int)e->items[i].number;
+        }
+        size_t len, elen;
+        char* expect = hex_decode(json_get_string(rows[r], "hex"), &elen);
+        char* d = tokenizer_decode(t, ids, e->len, (int)json_get(rows[r], "skip_special")->number, &len);
+        ok += len == elen && memcmp(d, expect, len) == 0;
+        free(ids), free(expect), free(d);
+    }
+    check(ok == n && n > 0, "%s: %d/%d id lists (padding ids, special tokens) decode as HF's", what, ok, n);
+    free_rows(rows, n);
+}
+
 // Checks the rows of chat.jsonl whose "config" is `config` (all rows when NULL).
 static void test_chat(const Tokenizer* t, const char* fixture, const char* config, const char* what) {
     Json** rows;
@@ -199,6 +219,22 @@ static void test_chat(const Tokenizer* t, const char* fixture, const char* confi
     free_rows(rows, n);
 }
 
+// The system argument of chat_encode: a default given there is the same as a first system message,
+// and "" means no system message at all.
+static void test_chat_system(const Tokenizer* t, const char* what) {
+    ChatMessage with[2] = {{"system", "Be brief."}, {"user", "Hi"}};
+    int *a, *b, *c;
+    int na = chat_encode(t, with, 2, NULL, 1, 0, &a, NULL);
+    int nb = chat_encode(t, with + 1, 1, "Be brief.", 1, 0, &b, NULL);
+    int nc = chat_encode(t, with + 1, 1, "", 1, 0, &c, NULL);
+    size_t len;
+    char* text = tokenizer_decode(t, c, (size_t)nc, 0, &len);
+    check(na == nb && memcmp(a, b, (size_t)na * sizeof(int)) == 0 &&
+          strcmp(text, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n") == 0,
+          "%s: chat_encode's system argument (a default, or \"\" for none)", what);
+    free(a), free(b), free(c), free(text);
+}
+
 // ----------------------------------------------------------------------------
 // streaming decode: pieces are whole UTF-8 characters, and together they are the full decode
 
@@ -241,6 +277,8 @@ static void test_bytes(void) {
     free(ids);
     test_hardcases(&t, FIX "bytes_hardcases.jsonl", "bytes");
     test_chat(&t, FIX "bytes_chat.jsonl", NULL, "bytes");
+    test_decode(&t, FIX "bytes_decode.jsonl", "bytes");
+    test_chat_system(&t, "bytes");
     test_stream(&t, "é😀中 ok", "bytes");
 
     // skip_special drops special tokens only (<tool_call> is an added token that is not special)
@@ -264,6 +302,68 @@ static void test_bytes(void) {
     test_hardcases(&u, FIX "bytes_hardcases.jsonl", "bytes (reloaded)");
     tokenizer_free(&u);
     remove_dir(dir);
+    tokenizer_free(&t);
+}
+
+// ----------------------------------------------------------------------------
+// the command line tool, dev/tokenize (built by make next to this test)
+
+static char* run_command(const char* cmd) {
+    FILE* p = popen(cmd, "r");
+    ByteVec v = {0};
+    bytevec_append(&v, "", 0);
+    char buf[4096];
+    size_t got;
+    while (p && (got = fread(buf, 1, sizeof(buf), p)) > 0) {
+        bytevec_append(&v, buf, got);
+    }
+    if (p) {
+        pclose(p);
+    }
+    return v.data;
+}
+
+static void test_cli(void) {
+    if (!file_exists("dev/tokenize")) {
+        skip("dev/tokenize: not built (make builds it)");
+        return;
+    }
+    Tokenizer t;
+    tokenizer_init_bytes(&t);
+    const char* text = "Hi <|im_end|> é";
+    int* ids;
+    int n = tokenizer_encode(&t, text, strlen(text), &ids);
+    ByteVec expect = {0};
+    bytevec_append(&expect, "", 0);
+    for (int i = 0; i < n; i++) {
+        char num[16];
+        snprintf(num, sizeof(num), i ? " %d" : "%d", ids[i]);
+        bytevec_append(&expect, num, strlen(num));
+    }
+    bytevec_append(&expect, "\n", 1);
+    char* out = run_command("printf 'Hi <|im_end|> \\303\\251' | ./dev/tokenize --bytes");
+    check(strcmp(out, expect.data) == 0, "dev/tokenize --bytes prints the ids of stdin");
+    free(out);
+    char* cmd = (char*)malloc_check(expect.n + 64);
+    snprintf(cmd, expect.n + 64, "echo '%.*s' | ./dev/tokenize --bytes --decode", (int)expect.n - 1, expect.data);
+    out = run_command(cmd);
+    check(strcmp(out, text) == 0, "dev/tokenize --decode gives the text back");
+    free(out), free(cmd), free(ids), free(expect.data);
+    ChatMessage m[2] = {{"user", "Hi"}, {"assistant", "Ok"}};
+    unsigned char* mask;
+    n = chat_encode(&t, m, 2, NULL, 0, 0, &ids, &mask);
+    out = run_command("echo '{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, "
+                      "{\"role\": \"assistant\", \"content\": \"Ok\"}]}' | ./dev/tokenize --bytes --chat --mask");
+    char* p = out;
+    int same = 1;
+    for (int i = 0; i < n; i++) {
+        same &= strtol(p, &p, 10) == ids[i];
+    }
+    for (int i = 0; i < n; i++) {
+        same &= strtol(p, &p, 10) == mask[i];
+    }
+    check(same, "dev/tokenize --chat --mask prints chat_encode's ids and mask");
+    free(out), free(ids), free(mask);
     tokenizer_free(&t);
 }
 
@@ -433,6 +533,8 @@ static void test_qwen(const char* shared) {
     check(t.default_system && strcmp(t.default_system, "You are Qwen, created by Alibaba Cloud. You are a helpful "
                                      "assistant.") == 0, "qwen: default system prompt read from the chat template");
     test_hardcases(&t, FIX "hardcases.jsonl", "qwen");
+    test_decode(&t, FIX "decode.jsonl", "qwen");
+    test_chat_system(&t, "qwen");
     test_stream(&t, "数学题：😀👨‍👩‍👧 café ὅτι 𝔸", "qwen");
 
     const char* variants[3][2] = {{"instruct", "tokenizer_config.json"},
@@ -467,6 +569,7 @@ static void test_qwen(const char* shared) {
 int main(void) {
     test_bytes();
     test_bad_input();
+    test_cli();
     const char* shared = shared_dir();
     if (shared) {
         test_qwen(shared);

@@ -20,6 +20,8 @@ Fixtures (tests/test_tokenizer.c reads them):
                   UTF-8 is given to HF as bytes.decode("utf-8", errors="replace").
   chat.jsonl      {"config", "messages", "add_generation_prompt", "continue_final_message", "ids",
                   "mask" (or null), "text"} for the Instruct, base and Math tokenizer_config variants.
+  decode.jsonl    {"ids", "skip_special", "hex"}: HF's decode of id lists with padding ids (past the
+                  vocabulary: skipped) and special / non-special added tokens.
   bytes_*.jsonl   the same for the byte-level vocabulary, whose folder ./dev/tokenize --bytes --save
                   writes and AutoTokenizer loads (so the written folder is checked too).
   unicode.txt     versions, and every code point where Oniguruma's \\p{L}/\\p{N} (seen through the
@@ -184,6 +186,21 @@ def hard_rows(tok, max_bytes=1 << 30):
     return rows
 
 
+def decode_rows(tok):
+    """Decoding token lists no encoding produces: padding ids past the vocabulary, specials in text."""
+    v = len(tok)
+    im_start, im_end, eot = (tok.convert_tokens_to_ids(x) for x in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"))
+    tool = tok.convert_tokens_to_ids("<tool_call>")
+    hello = tok("Hello world")["input_ids"]
+    cases = [hello[:1] + [v + 5, v + 100] + hello[1:], [im_start] + hello + [im_end, eot], hello + [tool] + hello,
+             [eot, eot], [], tok("数学 😀 café")["input_ids"] + [im_end]]
+    rows = []
+    for ids in cases:
+        for skip in (False, True):
+            rows.append({"ids": ids, "skip_special": skip, "hex": hex_of(decoded(tok, ids, skip))})
+    return rows
+
+
 CONVERSATIONS = [
     ([{"role": "user", "content": "Hi"}], True, False),
     ([{"role": "user", "content": "What is 2+3?"}, {"role": "assistant", "content": "2+3 = 5. The answer is 5."}],
@@ -317,6 +334,7 @@ def main():
     print("corpus: %d records, %d bytes, %d tokens" % (total_records, total_bytes, total_tokens))
 
     write_jsonl(os.path.join(OUT, "hardcases.jsonl"), hard_rows(tok))
+    write_jsonl(os.path.join(OUT, "decode.jsonl"), decode_rows(tok))
 
     rows = []
     for name in CONFIGS:
@@ -331,6 +349,7 @@ def main():
     bt = load_hf(None, folder)
     write_jsonl(os.path.join(OUT, "bytes_hardcases.jsonl"), hard_rows(bt, 4000))
     write_jsonl(os.path.join(OUT, "bytes_chat.jsonl"), chat_rows(bt, "bytes", None))
+    write_jsonl(os.path.join(OUT, "bytes_decode.jsonl"), decode_rows(bt))
     print("byte-level vocabulary: %d tokens in HF" % len(bt))
 
     # our saved Qwen folder must load in HF and give the same ids
