@@ -489,8 +489,8 @@ static void tokenizer_load(Tokenizer* t, const char* model_dir) {
     }
     tokenizer_read_merges(t, &ix, merges_path);
     free(ix.slot);
-    tokenizer_index_whole_tokens(t);
     tokenizer_read_config(t, cfg, config_path);
+    tokenizer_index_whole_tokens(t);
     json_free(cfg);
     free(vocab_path), free(merges_path), free(config_path);
 }
@@ -955,9 +955,13 @@ static void tokenizer_index_whole_tokens(Tokenizer* t) {
     }
     IntVec out = {0};
     BpeScratch w = {0};
+    unsigned char* added = (unsigned char*)calloc_check((size_t)t->vocab_size, 1);
+    for (int i = 0; i < t->n_added; i++) {
+        added[t->added[i].id] = 1;
+    }
     t->whole_cap = 0; // (no shortcut while the list is being made)
     for (int id = 0; id < t->vocab_size; id++) {
-        if (t->token_text[id] == NULL || t->token_len[id] < 2 || tokenizer_added_id(t, t->token_text[id]) == id) {
+        if (t->token_text[id] == NULL || t->token_len[id] < 2 || added[id]) {
             continue;
         }
         out.n = 0;
@@ -972,7 +976,7 @@ static void tokenizer_index_whole_tokens(Tokenizer* t) {
         }
     }
     t->whole_slot = slot, t->whole_cap = cap;
-    free(out.data), free(w.id), free(w.prev), free(w.next), free(w.heap);
+    free(out.data), free(w.id), free(w.prev), free(w.next), free(w.heap), free(added);
 }
 
 // ----------------------------------------------------------------------------
