@@ -675,9 +675,10 @@ static uint32_t nfc_compose_pair(uint32_t a, uint32_t b) {
 static char* nfc_normalize(const char* text, size_t len, size_t* out_len) {
     const unsigned char* s = (const unsigned char*)text;
     size_t i = 0;
-    for (uint32_t cp; i < len; i += (size_t)utf8_decode(s + i, len - i, &cp)) {
+    for (uint32_t cp; i < len; i++) { // quick check, byte by byte: only a lead byte >= 0xCC starts a code
+        // point >= U+0300 (continuation bytes are 0x80..0xBF), and nothing below U+0300 changes alone
         if (s[i] >= 0xCC && utf8_decode(s + i, len - i, &cp) && unicode_nfc_quick(cp)) {
-            break; // (code points below U+0300, lead bytes below 0xCC, never change)
+            break;
         }
     }
     if (i == len) {
