@@ -8,6 +8,7 @@ tests/test_answer.c checks r1.h's answer checker (math_verify) against.
     python3 dev/oracle/answer_oracle.py --self [../shared/data] > tests/fixtures/answer/self.jsonl
     python3 dev/oracle/answer_oracle.py --distill [../shared/data] >> tests/fixtures/answer/pairs.jsonl
     python3 dev/oracle/answer_oracle.py --cross [../shared/data] > tests/fixtures/answer/cross.jsonl
+    python3 dev/oracle/answer_oracle.py --fuzz [../shared/data] > tests/fixtures/answer/fuzz.jsonl
 
 Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
 MATH train, AIME 1983-2023, AIME 2024 and AMC 2023 (../shared/data), each written right and wrong in
@@ -464,6 +465,67 @@ def cross(data):
                           "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
 
 
+WRAPS = [
+    "**Final Answer**\n\\[\n\\boxed{%s}\n\\]",
+    "Thus, the answer is $\\boxed{%s}$.",
+    "\\[\\boxed{%s}\\]",
+    "The final answer is $%s$. I hope it is correct.",
+    "Answer: $%s$",
+    "answer: \\(%s\\)",
+    "So the answer is $$%s$$ and we are done.",
+    "<answer>\n%s\n</answer>",
+    "<answer>%s</answer>",
+    "Hence the answer is %s.",
+    "Final answer: %s",
+    "#### %s",
+]
+
+INNER = [
+    lambda a: a.replace(" ", ""),
+    lambda a: a.replace(",", ",\\,"),
+    lambda a: a.replace("\\frac", "\\tfrac"),
+    lambda a: a.replace("\\frac", "\\cfrac"),
+    lambda a: a.replace("(", "\\left(").replace(")", "\\right)"),
+    lambda a: a.replace("+", " + ").replace("-", " - "),
+    lambda a: "\\displaystyle " + a,
+    lambda a: a + "\\,\\text{units}",
+    lambda a: a + " \\mathrm{cm}",
+    lambda a: a + "^\\circ",
+    lambda a: a + "\\%",
+    lambda a: "x = " + a,
+    lambda a: "x=" + a + "=" + a,
+    lambda a: a.replace("\\cdot", "\\times"),
+    lambda a: a.replace("\\sqrt{", "\\sqrt {"),
+    lambda a: "{" + a + "}",
+    lambda a: "(" + a + ")",
+    lambda a: a.replace("\\pi", "\\pi "),
+    lambda a: a + "~",
+    lambda a: "\\text{" + a + "}",
+    lambda a: "\\mathbf{" + a + "}",
+    lambda a: a + "."
+    ,
+    lambda a: a,
+]
+
+
+def fuzz(data):
+    """Gold answers (right, or another problem's) written with one or two random edits a model might
+    make, inside one of many answer formats. Finds the forms where r1.h and Math-Verify part ways."""
+    rng = random.Random(2024)
+    golds = [json.loads(l)["answer"] for l in open(os.path.join(data, "math500/test.jsonl"))]
+    golds += rng.sample([r["answer"] for r in json.load(open(os.path.join(data, "math_train/math_train_7474.json"))) if r["answer"]], 700)
+    for g in golds:
+        a = g if rng.random() < 0.7 else rng.choice(golds)
+        for _ in range(rng.choice([1, 1, 2])):
+            a = rng.choice(INNER)(a)
+        completion = rng.choice(REASONING) + rng.choice(WRAPS) % a
+        res = judge(completion, g)
+        if res is None:
+            continue
+        print(json.dumps({"source": "fuzz", "form": "fuzz", "gold": g, "completion": completion,
+                          "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     data = args[0] if args else os.path.join(os.path.dirname(__file__), "../../../shared/data")
@@ -475,6 +537,8 @@ def main():
         return distill(data)
     if "--cross" in sys.argv:
         return cross(data)
+    if "--fuzz" in sys.argv:
+        return fuzz(data)
     rng = random.Random(1234)
     golds = load_golds(data)
     by_source = {}

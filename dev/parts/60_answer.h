@@ -998,8 +998,8 @@ typedef struct {
     char name[24]; // AN_SYM: the variable; AN_FUNC: the function
 } ANode;
 
-enum { AV_NONE, AV_EXPR, AV_SET, AV_TUPLE, AV_PAIR, AV_INTERVAL, AV_REL, AV_UNION };
-#define AV_ITEMS 16
+enum { AV_NONE, AV_EXPR, AV_SET, AV_TUPLE, AV_PAIR, AV_INTERVAL, AV_REL, AV_UNION, AV_MATRIX };
+#define AV_ITEMS 32
 
 typedef struct {
     int kind;             // AV_*: AV_PAIR is "(a, b)", an open interval or an ordered pair
@@ -1009,6 +1009,7 @@ typedef struct {
     int left_open, right_open;
     int rel;              // AV_REL: '=', '<', '>', 'l' (<=), 'g' (>=), 'n' (!=)
     int lo[AV_ITEMS / 2], ro[AV_ITEMS / 2]; // AV_UNION: n intervals, items 2i and 2i+1, open ends
+    int rows, cols;                         // AV_MATRIX: n = rows * cols items, row by row
 } AValue;
 
 // One parsed answer: its normalised text (what is compared when parsing fails) and its value.
@@ -1017,6 +1018,7 @@ typedef struct {
     ANode nodes[ANSWER_NODES];
     int n_nodes;
     AValue v;
+    int depth; // nesting of ans_parse_value ("((x = 1))", "x = (1, 2)"), kept small
 } Answer;
 
 typedef struct {
@@ -1041,7 +1043,7 @@ static int ap_node(AParser* p, int op, int a, int b) {
 static void ap_space(AParser* p) { // spaces, and LaTeX's spacing commands
     for (;;) {
         const char* c = p->s + p->pos;
-        if (p->pos < p->end && (ans_space(*c) || *c == '~')) {
+        if (p->pos < p->end && ans_space(*c)) { // ('~' is not read by latex2sympy: a parse failure)
             p->pos++;
         } else if (p->pos + 1 < p->end && c[0] == '\\' && strchr(",;: ", c[1])) {
             p->pos += 2;
@@ -1239,7 +1241,14 @@ static int ap_command(AParser* p) {
         while (first < close && ans_space(p->s[first])) {
             first++;
         }
-        if (first < close && close < p->end && (isdigit((unsigned char)p->s[first]) || p->s[first] == '-')) {
+        size_t last = close, k = first + (first < close && p->s[first] == '-');
+        while (last > first && ans_space(p->s[last - 1])) {
+            last--;
+        }
+        while (k < last && (isdigit((unsigned char)p->s[k]) || p->s[k] == '.')) {
+            k++;
+        }
+        if (first < close && close < p->end && k == last && isdigit((unsigned char)p->s[last - 1])) {
             size_t end = p->end; // \text{12} is 12: parse the inside, within our depth limit
             p->pos = first, p->end = close;
             int v = ap_sum(p);
@@ -1520,6 +1529,8 @@ static int ans_split(const char* s, size_t start, size_t end, size_t* cuts, int 
             depth++, i += l - 1;
         } else if (ans_closer(s + i, &l)) {
             depth--, i += l - 1;
+        } else if (s[i] == '\\' && i + 1 < end) {
+            i++; // "\," is a thin space, not a separator
         } else if (s[i] == ',' && depth == 0) {
             if (n >= max_items) {
                 return -1;
@@ -1552,8 +1563,8 @@ static int ans_parse_items(Answer* ans, const char* s, size_t start, size_t end,
 // A relation "lhs OP rhs" at the top level: the position of the operator, or 0.
 static size_t ans_find_relation(const char* s, size_t n, int* rel, size_t* op_len) {
     static const char* ops[] = {"\\leq", "\\geq", "\\neq", "\\le", "\\ge", "\\ne", "\\lt", "\\gt", "<=", ">=",
-                                "=", "<", ">"};
-    static const int codes[] = {'l', 'g', 'n', 'l', 'g', 'n', '<', '>', 'l', 'g', '=', '<', '>'};
+                                "=", "<", ">", "\\in"}; // latex2sympy reads "x \in S" as x = S
+    static const int codes[] = {'l', 'g', 'n', 'l', 'g', 'n', '<', '>', 'l', 'g', '=', '<', '>', '='};
     int depth = 0;
     size_t found = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1566,7 +1577,7 @@ static size_t ans_find_relation(const char* s, size_t n, int* rel, size_t* op_le
             depth--, i += l - 1;
             continue;
         }
-        for (int k = 0; k < 13 && depth == 0; k++) {
+        for (int k = 0; k < 14 && depth == 0; k++) {
             size_t ol = strlen(ops[k]);
             if (strncmp(s + i, ops[k], ol) == 0 && !(ops[k][0] == '\\' && isalpha((unsigned char)s[i + ol]))) {
                 if (found) { // chains (2 < x < 3, a = b = c) keep the first left and last right side
@@ -1588,6 +1599,7 @@ static size_t ans_find_relation(const char* s, size_t n, int* rel, size_t* op_le
 }
 
 static int ans_parse_value(Answer* ans, const char* s, size_t n);
+static int ans_letters(const Answer* ans, int i, char* out, size_t cap, size_t* len, int depth);
 
 // "I1 \cup I2 \cup ...": a union of intervals (each "(a, b)", "[a, b]", ...), at the top only.
 static int ans_parse_union(Answer* ans, const char* s, size_t start, size_t n) {
@@ -1629,12 +1641,90 @@ static int ans_parse_union(Answer* ans, const char* s, size_t start, size_t n) {
     return 1;
 }
 
-// The whole answer text -> ans->v. Structures are read at the top only.
+// "\begin{pmatrix} a & b \\ c & d \end{pmatrix}" (or bmatrix): a matrix, compared cell by cell.
+static int ans_parse_matrix(Answer* ans, const char* s, size_t start, size_t n) {
+    static const char* kinds[] = {"pmatrix", "bmatrix"};
+    for (int k = 0; k < 2; k++) {
+        char open[32], close[32];
+        snprintf(open, sizeof(open), "\\begin{%s}", kinds[k]);
+        snprintf(close, sizeof(close), "\\end{%s}", kinds[k]);
+        size_t ol = strlen(open), cl = strlen(close), end = n;
+        if (end >= start + 7 && strncmp(s + end - 7, "^\\circ", 7) == 0) { // degrees are dropped
+            end -= 7;
+        }
+        if (end < start + ol + cl || strncmp(s + start, open, ol) != 0 || strncmp(s + end - cl, close, cl) != 0) {
+            continue;
+        }
+        AValue m;
+        memset(&m, 0, sizeof(m));
+        m.kind = AV_MATRIX;
+        size_t cell = start + ol, stop = end - cl;
+        int cols = 0;
+        for (size_t i = cell; i <= stop; i++) {
+            int row_end = i + 1 < stop + 1 && s[i] == '\\' && s[i + 1] == '\\';
+            if (i == stop || s[i] == '&' || row_end) {
+                if (m.n == AV_ITEMS) {
+                    return 0;
+                }
+                int e = ap_expr_range(ans, s, cell, i, NULL);
+                if (e < 0) {
+                    return 0;
+                }
+                m.item[m.n] = e, m.sign[m.n++] = 1, cols++;
+                if (row_end || i == stop) {
+                    if (m.rows > 0 && cols != m.cols) {
+                        return 0;
+                    }
+                    m.cols = cols, m.rows++, cols = 0;
+                }
+                i += row_end;
+                cell = i + 1;
+            }
+        }
+        ans->v = m;
+        return 1;
+    }
+    return 0;
+}
+
+static int ans_parse_value_at(Answer* ans, const char* s, size_t n);
+
+// The whole answer text -> ans->v. Structures are read at the top only; a whole answer in
+// parentheses that reads no other way is read without them ("(x = 1624)"), as is a braced matrix.
 static int ans_parse_value(Answer* ans, const char* s, size_t n) {
+    if (ans->depth >= 4) {
+        return 0;
+    }
+    ans->depth++;
+    int ok = ans_parse_value_at(ans, s, n);
+    if (!ok) {
+        size_t a = 0, b = n;
+        while (a < b && ans_space(s[a])) {
+            a++;
+        }
+        while (b > a && ans_space(s[b - 1])) {
+            b--;
+        }
+        int braced_matrix = s[a] == '{' && s[b - 1] == '}' && ans_starts(s + a + 1, "\\begin{");
+        if (b - a >= 2 && ((s[a] == '(' && s[b - 1] == ')') || braced_matrix)) {
+            ok = ans_parse_value(ans, s + a + 1, b - a - 2);
+        }
+    }
+    ans->depth--;
+    return ok;
+}
+
+static int ans_parse_value_at(Answer* ans, const char* s, size_t n) {
     AValue* v = &ans->v;
     memset(v, 0, sizeof(*v));
-    while (n > 0 && ans_space(s[n - 1])) {
-        n--;
+    for (;;) { // trailing spaces and spacing commands ("(2, 3)\," after a unit was dropped)
+        if (n > 0 && ans_space(s[n - 1])) {
+            n--;
+        } else if (n > 1 && s[n - 2] == '\\' && strchr(",;:! ", s[n - 1]) && (n < 3 || s[n - 3] != '\\')) {
+            n -= 2;
+        } else {
+            break;
+        }
     }
     size_t start = 0;
     while (start < n && ans_space(s[start])) {
@@ -1642,6 +1732,9 @@ static int ans_parse_value(Answer* ans, const char* s, size_t n) {
     }
     if (start >= n) {
         return 0;
+    }
+    if (ans_parse_matrix(ans, s, start, n)) {
+        return 1;
     }
     if (ans_thousands(s, start, n)) {
         AParser p = {ans, s, start, n, 0, 0, 0, 1};
@@ -1711,6 +1804,15 @@ static int ans_parse_value(Answer* ans, const char* s, size_t n) {
         size_t op = start + at - 1;
         int l = ap_expr_range(ans, s, start, op, NULL);
         int r = ap_expr_range(ans, s, op + op_len, n, NULL);
+        char name[64];
+        size_t len = 0;
+        if (l >= 0 && r < 0 && rel == '=' && ans_letters(ans, l, name, sizeof(name), &len, 0) &&
+            memchr(s + op + 1, '=', n - op - 1) == NULL) { // one '=' only: "x=(0,1)=(0,1)" does not parse
+            // "x = (8, -2)", "x \in [1, 2]", "x = 3 \pm \sqrt{2}": an assignment of a tuple, interval or
+            // set is judged by its right side (what Math-Verify does with it against a gold that is no
+            // equation)
+            return ans_parse_value(ans, s + op + op_len, n - op - op_len) && ans->v.kind != AV_REL;
+        }
         if (l < 0 || r < 0) {
             return 0;
         }
@@ -1738,6 +1840,7 @@ static void answer_parse(Answer* ans, const char* text, int gold, int percent) {
     astr_append(&ans->text, text, n > ANSWER_MAX ? ANSWER_MAX : n);
     ans_normalize(&ans->text, gold);
     ans->n_nodes = 0;
+    ans->depth = 0;
     if (!ans_parse_value(ans, ans->text.s, ans->text.n)) {
         size_t last;
         ans->n_nodes = 0;
@@ -1992,6 +2095,9 @@ static int ans_value_equal(const Answer* g, const Answer* p) {
         pv.kind = AV_EXPR, pv.n = 1, pv.item[0] = pv.item[1], pv.sign[0] = 1; // "x = 5" against 5
     } else if (ans_is_assignment(g, &gv) && !(pv.kind == AV_REL && pv.rel == '=')) {
         gv.kind = AV_EXPR, gv.n = 1, gv.item[0] = gv.item[1], gv.sign[0] = 1;
+    }
+    if (gv.kind == AV_MATRIX || pv.kind == AV_MATRIX) { // matrices: same shape, cell by cell
+        return gv.kind == pv.kind && gv.rows == pv.rows && gv.cols == pv.cols && ans_ordered_equal(g, &gv, p, &pv);
     }
     if (gv.kind == AV_UNION || pv.kind == AV_UNION) { // unions of intervals, in any order
         if (gv.kind != pv.kind || gv.n != pv.n) {
