@@ -89,12 +89,18 @@ static void print_short(const char* label, const char* s) {
 static void test_agreement(const char* path, double need, const char* what) {
     size_t n;
     Pair* pairs = load_pairs(path, &n);
-    size_t agree = 0, agree_openr1 = 0, positives = 0;
+    size_t agree = 0, agree_openr1 = 0, positives = 0, bad_openr1 = 0;
     double t0 = wall_time();
     for (size_t i = 0; i < n; i++) {
         int got = math_verify(pairs[i].completion, pairs[i].gold);
+        int strict = math_verify_openr1(pairs[i].completion, pairs[i].gold);
         positives += pairs[i].verdict;
-        agree_openr1 += got == pairs[i].openr1;
+        agree_openr1 += strict == pairs[i].openr1;
+        if (strict != pairs[i].openr1 && got == pairs[i].verdict) { // (the others are listed below)
+            printf("  math_verify_openr1 disagreement %zu (%s): Math-Verify %d, r1.h %d\n", i + 1, pairs[i].form,
+                   pairs[i].openr1, strict);
+            bad_openr1++;
+        }
         if (got == pairs[i].verdict) {
             agree++;
             continue;
@@ -110,7 +116,8 @@ static void test_agreement(const char* path, double need, const char* what) {
     double rate = n ? (double)agree / n : 0;
     check(n > 0 && rate >= need, "%s: agreement with Math-Verify %zu/%zu = %.2f%% (need %.0f%%; %zu right answers, %zu wrong) in %.2fs",
           what, agree, n, 100 * rate, 100 * need, positives, n - positives, wall_time() - t0);
-    printf("  (pure open-r1 accuracy_reward, no plain-text fallback: %zu/%zu agree)\n", agree_openr1, n);
+    check(n > 0 && (double)agree_openr1 / n >= need, "%s: math_verify_openr1 (no plain-text forms) agrees with open-r1's verdict %zu/%zu",
+          what, agree_openr1, n);
     free_pairs(pairs, n);
 }
 

@@ -9,21 +9,24 @@
 //   1. find the answer text in the completion (answer_find), as math_verify.parser does;
 //   2. normalise it (ans_normalize), as latex2sympy2_extended's normalize_latex does: \left/\right,
 //      \dfrac, units, \text{ cm}, dollars, "1{,}234", ...;
-//   3. parse it into a small value (ans_parse): a number or expression tree, a tuple, a set, an
-//      interval or an equation, as latex2sympy does into sympy;
-//   4. compare gold and answer (ans_equal) with Math-Verify's rules: integers exactly, a decimal
+//   3. parse it into a small value (answer_parse): a number or expression tree, a tuple, a set, an
+//      interval, a union of intervals, a matrix or an equation, as latex2sympy does into sympy;
+//   4. compare gold and answer (ans_value_equal) with Math-Verify's rules: integers exactly, a decimal
 //      against anything rounded to 6 places, expressions numerically at random points, a set's
 //      order ignored but a tuple's kept, "x = 5" against 5 by its right-hand side.
 // Where open-r1's extractor finds nothing we also read three plain-text forms it ignores: the last
 // <answer>...</answer>, a GSM8K "#### 42" line and "the answer is 42" (then judged as if boxed).
-// tests/test_answer.c checks this against Math-Verify's own verdicts on 4,291 (completion, gold)
+// tests/test_answer.c checks this against Math-Verify's own verdicts on 5,491 (completion, gold)
 // pairs made from the real GSM8K/MATH/AIME/AMC gold answers and real R1 outputs
 // (dev/oracle/answer_oracle.py), and prints every disagreement. Two known ones are Math-Verify
 // quirks we do not copy: when a gold answer is not parseable LaTeX (a matrix with \phantom, a
 // broken "\frac\pi 2"), Math-Verify falls back to the last plain number inside it and would
 // reward "\boxed{-1}" for a 2x2 matrix; we compare such golds as text only.
-// It is not all of sympy: matrices, unions of intervals, complex arithmetic and calculus fall back
-// to comparing the normalised strings, which is also Math-Verify's last resort.
+// It is not all of sympy: complex arithmetic (i is a variable here), solving equations ("2x = 10"
+// against "x = 5"), calculus and anything else we cannot parse fall back to comparing the
+// normalised strings, which is also Math-Verify's last resort. Numbers beyond a double's range
+// (2^{4950}) are never equal unless written identically.
+// Nothing here keeps state between calls, so rewards can be computed from several threads.
 // Every step is linear or bounded: no regex engine, a parse depth limit, and answers are cut at
 // ANSWER_MAX bytes, so hostile completions (10,000 nested braces, megabytes of "$") return quickly.
 
@@ -475,7 +478,7 @@ static int ans_fallback(const char* text, size_t n, AStr* out) {
 
 // What answer_find found: the answer text (boxes already opened) and whether a percent sign
 // followed it. Returns 0 when the completion has no answer at all.
-static int answer_find(const char* text, AStr* out, int* percent) {
+static int answer_find(const char* text, AStr* out, int* percent, int fallback) {
     size_t n = strlen(text);
     *percent = 0;
     const char* box = strstr(text, "\\boxed{");
@@ -499,6 +502,9 @@ static int answer_find(const char* text, AStr* out, int* percent) {
             free(more.s);
             return 1;
         }
+    }
+    if (!fallback) {
+        return 0;
     }
     AStr fb;
     astr_init(&fb);
@@ -853,7 +859,7 @@ static void ans_units_strip(AStr* a) {
         }
     }
     if (t) {
-        size_t n = a->n, open = (size_t)(t - a->s) + (t[1] == 't' ? 6 : 6);
+        size_t n = a->n, open = (size_t)(t - a->s) + 6; // past "\\text{" or "\\mbox{"
         int ends = (n > open && a->s[n - 1] == '}') ||
                    (n >= open + 3 && a->s[n - 3] == '}' && a->s[n - 2] == '^' && isdigit((unsigned char)a->s[n - 1])) ||
                    (n >= open + 5 && a->s[n - 5] == '}' && ans_starts(a->s + n - 4, "{^") &&
@@ -2158,7 +2164,7 @@ static int extract_answer(const char* completion, char* out, size_t out_size) {
     AStr a;
     astr_init(&a);
     int percent;
-    int found = answer_find(completion, &a, &percent);
+    int found = answer_find(completion, &a, &percent, 1);
     if (out_size > 0) {
         size_t n = a.n < out_size - 1 ? a.n : out_size - 1;
         memcpy(out, a.s, found ? n : 0);
@@ -2168,14 +2174,11 @@ static int extract_answer(const char* completion, char* out, size_t out_size) {
     return found;
 }
 
-// 1 when the completion's final answer equals the gold answer, as Math-Verify's
-// verify(parse(gold), parse(completion)) says in open-r1's accuracy reward; 0 otherwise, and also
-// when the gold answer itself cannot be read (open-r1 skips those samples).
-static int math_verify(const char* completion, const char* gold) {
+static int math_verify_with(const char* completion, const char* gold, int fallback) {
     AStr found;
     astr_init(&found);
     int percent;
-    if (!answer_find(completion, &found, &percent)) {
+    if (!answer_find(completion, &found, &percent, fallback)) {
         free(found.s);
         return 0;
     }
@@ -2196,6 +2199,17 @@ static int math_verify(const char* completion, const char* gold) {
     answer_free(g), answer_free(p);
     free(g), free(p), free(boxed.s), free(gold_text.s), free(found.s);
     return ok;
+}
+
+// 1 when the completion's final answer equals the gold answer, as Math-Verify's
+// verify(parse(gold), parse(completion)) says in open-r1's accuracy reward; 0 otherwise. Where
+// open-r1 finds no answer at all, the plain-text forms (<answer>42</answer>, "#### 42", "the
+// answer is 42") are read too. A gold answer that cannot be read gives 0 (open-r1 skips those).
+static int math_verify(const char* completion, const char* gold) { return math_verify_with(completion, gold, 1); }
+
+// Exactly open-r1's accuracy reward: no plain-text forms, so "<answer>42</answer>" scores 0.
+static int math_verify_openr1(const char* completion, const char* gold) {
+    return math_verify_with(completion, gold, 0);
 }
 
 // ----------------------------------------------------------------------------
