@@ -274,8 +274,9 @@ int main(void) {
     const char* more[][2] = {{"tests/fixtures/answer/unit.jsonl", "unit.jsonl (hand-picked normaliser and extraction cases)"},
                              {"tests/fixtures/answer/self.jsonl", "self.jsonl (2,000 gold answers written back as answers)"},
                              {"tests/fixtures/answer/cross.jsonl", "cross.jsonl (one gold answer against another)"},
-                             {"tests/fixtures/answer/fuzz.jsonl", "fuzz.jsonl (gold answers with random model-like edits)"}};
-    for (int i = 0; i < 4; i++) {
+                             {"tests/fixtures/answer/fuzz.jsonl", "fuzz.jsonl (gold answers with random model-like edits)"},
+                             {"tests/fixtures/answer/solutions.jsonl", "solutions.jsonl (real MATH-500 and GSM8K worked solutions)"}};
+    for (int i = 0; i < 5; i++) {
         if (file_exists(more[i][0])) {
             test_agreement(more[i][0], 0.99, more[i][1]);
         } else {

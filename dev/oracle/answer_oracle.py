@@ -9,6 +9,7 @@ tests/test_answer.c checks r1.h's answer checker (math_verify) against.
     python3 dev/oracle/answer_oracle.py --distill [../shared/data] >> tests/fixtures/answer/pairs.jsonl
     python3 dev/oracle/answer_oracle.py --cross [../shared/data] > tests/fixtures/answer/cross.jsonl
     python3 dev/oracle/answer_oracle.py --fuzz [../shared/data] > tests/fixtures/answer/fuzz.jsonl
+    python3 dev/oracle/answer_oracle.py --solutions [../shared/data] > tests/fixtures/answer/solutions.jsonl
 
 Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
 MATH train, AIME 1983-2023, AIME 2024 and AMC 2023 (../shared/data), each written right and wrong in
@@ -526,6 +527,38 @@ def fuzz(data):
                           "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
 
 
+def solutions(data):
+    """Real worked solutions as completions: 200 of MATH-500's solutions (LaTeX, \\boxed{} at the end) and
+    200 of GSM8K test's (currency "$", calculator annotations, "#### n"), each against its own gold and
+    against the next problem's, and GSM8K's also with its last line rewritten as a model might end
+    ("The answer is 18.", "The answer is $18$.", "\\boxed{18}")."""
+    rng = random.Random(5)
+    rows = [json.loads(l) for l in open(os.path.join(data, "math500/test.jsonl"))]
+    for i in sorted(rng.sample(range(len(rows)), 200)):  # 200 of 500, to keep the fixture small
+        r = rows[i]
+        for form, gold in [("math500-solution/own", r["answer"]), ("math500-solution/next", rows[(i + 1) % len(rows)]["answer"])]:
+            res = judge(r["solution"], gold)
+            if res is not None:
+                print(json.dumps({"source": "math500", "form": form, "gold": gold, "completion": r["solution"],
+                                  "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
+    rows = [json.loads(l) for l in open(os.path.join(data, "gsm8k/test.jsonl"))]
+    for i in rng.sample(range(len(rows)), 200):
+        sol = rows[i]["answer"]
+        body, final = sol.rsplit("####", 1)
+        final = final.strip()
+        nxt = rows[(i + 1) % len(rows)]["answer"].rsplit("####", 1)[1].strip().replace(",", "")
+        endings = [("hashes", sol), ("answer-is", body + "The answer is %s." % final),
+                   ("answer-is-dollar", body + "The answer is $%s$." % final), ("boxed", body + "\\boxed{%s}" % final),
+                   ("currency", body + "So she makes $%s every day.\nThe answer is %s" % (final, final))]
+        form, completion = rng.choice(endings)
+        for which, gold in [("own", final.replace(",", "")), ("next", nxt)]:
+            res = judge(completion, gold)
+            if res is not None:
+                print(json.dumps({"source": "gsm8k", "form": "gsm8k-solution/%s/%s" % (form, which), "gold": gold,
+                                  "completion": completion, "openr1": int(res[0]), "verdict": int(res[1])},
+                                 ensure_ascii=False))
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     data = args[0] if args else os.path.join(os.path.dirname(__file__), "../../../shared/data")
@@ -539,6 +572,8 @@ def main():
         return cross(data)
     if "--fuzz" in sys.argv:
         return fuzz(data)
+    if "--solutions" in sys.argv:
+        return solutions(data)
     rng = random.Random(1234)
     golds = load_golds(data)
     by_source = {}
