@@ -121,6 +121,48 @@ static void test_agreement(const char* path, double need, const char* what) {
     free_pairs(pairs, n);
 }
 
+// The normaliser alone against latex2sympy2_extended's normalize_latex (fixture normalize.jsonl):
+// gold answers with Math-Verify's default settings, edited answers with open-r1's.
+static void test_normalizer(const char* path) {
+    size_t n;
+    char* text = read_file(path, &n);
+    size_t rows = 0, same[2] = {0, 0}, count[2] = {0, 0}, shown = 0;
+    for (char* s = text; s < text + n;) {
+        char* e = strchr(s, '\n');
+        e = e ? e : text + n;
+        char err[256];
+        Json* j = e > s ? json_parse(s, (size_t)(e - s), err, sizeof(err)) : NULL;
+        s = e + 1;
+        if (j == NULL) {
+            continue;
+        }
+        int gold = (int)json_get(j, "gold")->number;
+        const char* in = json_get_string(j, "text");
+        const char* want = json_get_string(j, "normalized");
+        AStr a, boxed;
+        astr_init(&a), astr_init(&boxed);
+        if (gold) { // read as "\boxed{GOLD}", as math_verify reads a gold answer
+            astr_append(&boxed, "\\boxed{", 7), astr_append(&boxed, in, strlen(in)), astr_append(&boxed, "}", 1);
+            ans_unbox(boxed.s, boxed.n, 1, &a);
+        } else {
+            astr_set(&a, in, strlen(in));
+        }
+        ans_normalize(&a, gold);
+        rows++, count[gold]++;
+        if (strcmp(a.s, want) == 0) {
+            same[gold]++;
+        } else if (shown++ < 40) {
+            printf("  normalize (%s): [%s] -> r1.h [%s], latex2sympy2_extended [%s]\n", gold ? "gold" : "answer", in, a.s, want);
+        }
+        free(a.s), free(boxed.s);
+        json_free(j);
+    }
+    free(text);
+    double rate = rows ? (double)(same[0] + same[1]) / rows : 0;
+    check(rows > 0 && rate >= 0.99, "normaliser = normalize_latex on %zu/%zu gold texts and %zu/%zu edited answers (%.2f%%, need 99%%)",
+          same[1], count[1], same[0], count[0], 100 * rate);
+}
+
 static void test_extraction(void) {
     struct {
         const char* completion;
@@ -282,6 +324,11 @@ int main(void) {
         } else {
             check(0, "%s is missing (run make test from the repository root)", more[i][0]);
         }
+    }
+    if (file_exists("tests/fixtures/answer/normalize.jsonl")) {
+        test_normalizer("tests/fixtures/answer/normalize.jsonl");
+    } else {
+        check(0, "tests/fixtures/answer/normalize.jsonl is missing (run make test from the repository root)");
     }
     test_extraction();
     test_countdown();

@@ -10,6 +10,7 @@ tests/test_answer.c checks r1.h's answer checker (math_verify) against.
     python3 dev/oracle/answer_oracle.py --cross [../shared/data] > tests/fixtures/answer/cross.jsonl
     python3 dev/oracle/answer_oracle.py --fuzz [../shared/data] > tests/fixtures/answer/fuzz.jsonl
     python3 dev/oracle/answer_oracle.py --solutions [../shared/data] > tests/fixtures/answer/solutions.jsonl
+    python3 dev/oracle/answer_oracle.py --normalize [../shared/data] > tests/fixtures/answer/normalize.jsonl
 
 Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
 MATH train, AIME 1983-2023, AIME 2024 and AMC 2023 (../shared/data), each written right and wrong in
@@ -559,6 +560,27 @@ def solutions(data):
                                  ensure_ascii=False))
 
 
+def normalize(data):
+    """latex2sympy2_extended.normalize_latex itself, on answer texts: every MATH-500 gold and 600
+    MATH train golds with Math-Verify's default settings (as gold answers are read, from
+    "\\boxed{GOLD}"), and 800 of them with random model-like edits (INNER) with open-r1's completion
+    settings. tests/test_answer.c compares r1.h's ans_normalize output byte for byte."""
+    from dataclasses import replace
+    from latex2sympy2_extended.latex2sympy2 import normalize_latex
+    rng = random.Random(11)
+    gold_cfg = replace(LatexExtractionConfig().normalization_config, boxed="last")
+    pred_cfg = PRED_CONFIG[0].normalization_config
+    golds = [json.loads(l)["answer"] for l in open(os.path.join(data, "math500/test.jsonl"))]
+    golds += rng.sample([r["answer"] for r in json.load(open(os.path.join(data, "math_train/math_train_7474.json"))) if r["answer"]], 600)
+    for g in golds:
+        print(json.dumps({"gold": 1, "text": g, "normalized": normalize_latex("\\boxed{" + g + "}", gold_cfg)}, ensure_ascii=False))
+    for g in rng.sample(golds, 800):
+        a = g
+        for _ in range(rng.choice([1, 2])):
+            a = rng.choice(INNER)(a)
+        print(json.dumps({"gold": 0, "text": a, "normalized": normalize_latex(a, pred_cfg)}, ensure_ascii=False))
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     data = args[0] if args else os.path.join(os.path.dirname(__file__), "../../../shared/data")
@@ -574,6 +596,8 @@ def main():
         return fuzz(data)
     if "--solutions" in sys.argv:
         return solutions(data)
+    if "--normalize" in sys.argv:
+        return normalize(data)
     rng = random.Random(1234)
     golds = load_golds(data)
     by_source = {}
