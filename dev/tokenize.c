@@ -19,7 +19,8 @@ static void usage(void) {
            "                            print the ChatML ids\n"
            "  --add-generation-prompt   with --chat: end with <|im_start|>assistant\\n\n"
            "  --continue-final          with --chat: leave the last message open (prefill)\n"
-           "  --system TEXT             with --chat: default system prompt (\"\" for none)\n"
+           "  --system TEXT             with --chat: default system prompt (\"\" for none); with --save\n"
+           "                            and --bytes: the default written into the chat template\n"
            "  --mask                    with --chat: print the assistant mask on a second line\n"
            "  --text                    with --chat: print the rendered text instead of ids\n"
            "  --save DIR                write the tokenizer files to DIR and exit\n"
@@ -146,6 +147,10 @@ int main(int argc, char** argv) {
         tokenizer_load(&t, model);
     }
     if (save || bench) {
+        if (save && system && !t.chat_template) { // a default system prompt for the template written
+            free(t.default_system);
+            t.default_system = system[0] ? strdup_check(system) : NULL;
+        }
         if (save) {
             tokenizer_save(&t, save);
         } else {

@@ -276,7 +276,23 @@ static void test_bytes(void) {
     check(n == 3 && ids[0] == 'H' && ids[1] == 'i' && ids[2] == '\n', "bytes: token b is byte b");
     free(ids);
     test_hardcases(&t, FIX "bytes_hardcases.jsonl", "bytes");
-    test_chat(&t, FIX "bytes_chat.jsonl", NULL, "bytes");
+    test_chat(&t, FIX "bytes_chat.jsonl", "bytes", "bytes");
+    // a default system prompt: the oracle wrote it into the folder's template (see BYTES_SYSTEM there)
+    t.default_system = strdup_check("You are a tiny model. Think in <think> tags; it's \\boxed{} time.\nGo.");
+    test_chat(&t, FIX "bytes_chat.jsonl", "bytes_system", "bytes with a default system prompt");
+    char sys_dir[] = "/tmp/r1_tok_sys_XXXXXX";
+    if (!mkdtemp(sys_dir)) {
+        fatal("mkdtemp failed");
+    }
+    tokenizer_save(&t, sys_dir);
+    Tokenizer ts;
+    tokenizer_load(&ts, sys_dir);
+    check(ts.default_system && strcmp(ts.default_system, t.default_system) == 0,
+          "bytes: a default system prompt survives tokenizer_save + tokenizer_load (quotes, \\, newline)");
+    tokenizer_free(&ts);
+    remove_dir(sys_dir);
+    free(t.default_system);
+    t.default_system = NULL;
     test_decode(&t, FIX "bytes_decode.jsonl", "bytes");
     test_chat_system(&t, "bytes");
     test_stream(&t, "é😀中 ok", "bytes");

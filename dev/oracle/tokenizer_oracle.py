@@ -47,6 +47,7 @@ CORPUS_FILES = [
     "aime_1983_2023/aime_1983_2023.json", "aime24/test.jsonl", "amc23/test.jsonl",
     "distill_samples/deepseek_r1_8b_ollama_5.json", "distill_samples/deepseek_r1_openrouter_5.json",
 ]
+BYTES_SYSTEM = "You are a tiny model. Think in <think> tags; it's \\boxed{} time.\nGo."  # quotes, \\, \\n
 CONFIGS = {
     "instruct": "tokenizer_config.json",
     "base": "tokenizer_config.qwen2.5-base.json",
@@ -348,7 +349,13 @@ def main():
     subprocess.run([os.path.join(ROOT, "dev", "tokenize"), "--bytes", "--save", folder], check=True)
     bt = load_hf(None, folder)
     write_jsonl(os.path.join(OUT, "bytes_hardcases.jsonl"), hard_rows(bt, 4000))
-    write_jsonl(os.path.join(OUT, "bytes_chat.jsonl"), chat_rows(bt, "bytes", None))
+    # and with a default system prompt written into the generated template
+    folder3 = tempfile.mkdtemp(prefix="r1bytes_sys_")
+    subprocess.run([os.path.join(ROOT, "dev", "tokenize"), "--bytes", "--system", BYTES_SYSTEM, "--save", folder3],
+                   check=True)
+    bt_sys = load_hf(None, folder3)
+    write_jsonl(os.path.join(OUT, "bytes_chat.jsonl"), chat_rows(bt, "bytes", None) +
+                chat_rows(bt_sys, "bytes_system", None))
     write_jsonl(os.path.join(OUT, "bytes_decode.jsonl"), decode_rows(bt))
     print("byte-level vocabulary: %d tokens in HF" % len(bt))
 

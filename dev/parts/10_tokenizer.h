@@ -384,10 +384,11 @@ static char* chat_template_default_system(const char* tmpl) {
         if (*s == '\'' || *s == '"') {
             continue; // '<|im_start|>system\n' + messages[0]['content'] ...: not a literal prompt
         }
-        const char* e = strstr(s, "<|im_end|>");
-        const char* q = strpbrk(s, "'\"");
-        if (e && (!q || e < q)) {
-            return jinja_unescape(s, (size_t)(e - s));
+        for (const char* e = s; *e && *e != '\'' && *e != '"'; e++) { // up to <|im_end|>, inside the literal
+            if (strncmp(e, "<|im_end|>", 10) == 0) {
+                return jinja_unescape(s, (size_t)(e - s));
+            }
+            e += e[0] == '\\' && e[1]; // an escaped character, \' included
         }
     }
     return NULL;
@@ -1281,12 +1282,12 @@ static char* chat_template_make(const char* default_system) {
         const char* b = "<|im_end|>\\n' }}\n{%- endif %}\n";
         bytevec_append(&v, b, strlen(b));
     }
-    const char* parts[5] = {"{%- for message in messages %}\n",
-                            "    {%- if not (message.role == 'system' and loop.first) %}\n", // with a default only
-                            "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}\n",
-                            "    {%- endif %}\n", // with a default only
-                            "{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n"
-                            "{%- endif %}\n"};
+    const char* parts[5] = {
+        "{%- for message in messages %}\n",
+        "    {%- if not (message.role == 'system' and loop.first) %}\n", // with a default only
+        "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}\n",
+        "    {%- endif %}\n", // with a default only
+        "{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n"};
     for (int i = 0; i < 5; i++) {
         if (default_system || i % 2 == 0) {
             bytevec_append(&v, parts[i], strlen(parts[i]));
