@@ -1,14 +1,17 @@
 /*
 tests/test_answer.c: the answer checker (r1.h's math_verify / extract_answer) against Math-Verify.
 
-1. Agreement with Math-Verify's verdicts on tests/fixtures/answer/pairs.jsonl (made by
-   dev/oracle/answer_oracle.py from the real gold answers; see there for the exact Math-Verify
-   setup). Must be at least 99%; every disagreement is printed.
-2. Unit tests of extraction and of the normaliser/comparator on hand-picked forms; the expected
-   verdicts there are Math-Verify's too (fixture unit.jsonl, same oracle), the extraction strings
-   are the rules written in r1.h.
-3. Hostile inputs (10,000 nested braces, megabytes of "$" and "\[", endless "answer") finish in
-   bounded time.
+1. Agreement with Math-Verify's verdicts (dev/oracle/answer_oracle.py, open-r1's accuracy_reward
+   setup; see there) on the fixtures in tests/fixtures/answer/, each at least 99%, every
+   disagreement printed: pairs.jsonl (real gold answers in many right and wrong surface forms),
+   unit.jsonl (hand-picked cases, one feature each), self.jsonl (2,000 golds written back as
+   answers), cross.jsonl (gold against gold), fuzz.jsonl (model-like edits), refs.jsonl (real
+   MATH-500/GSM8K worked solutions and DeepSeek-R1 answers, read from ../shared by reference).
+   The same for math_verify_openr1 against open-r1's verdict without our plain-text forms.
+2. The normaliser byte for byte against latex2sympy2_extended.normalize_latex (normalize.jsonl).
+3. extract_answer, countdown_correct (TinyZero's rule), pass_at_k (against the binomial
+   definition), the prompt presets.
+4. Hostile inputs (10,000 nested braces, a megabyte of "$", "\[", "answer ", ...) in bounded time.
 */
 #include "test.h"
 
@@ -161,6 +164,130 @@ static void test_normalizer(const char* path) {
     double rate = rows ? (double)(same[0] + same[1]) / rows : 0;
     check(rows > 0 && rate >= 0.99, "normaliser = normalize_latex on %zu/%zu gold texts and %zu/%zu edited answers (%.2f%%, need 99%%)",
           same[1], count[1], same[0], count[0], 100 * rate);
+}
+
+// Rows of a jsonl file or a JSON array, as one JSON array.
+static Json* load_rows(const char* path) {
+    size_t n;
+    char* text = read_file(path, &n);
+    Json* all;
+    if (n > 0 && text[0] == '[') {
+        all = json_load_file(path);
+    } else {
+        all = (Json*)calloc_check(1, sizeof(Json));
+        all->type = JSON_ARRAY;
+        size_t cap = 0;
+        for (char* s = text; s < text + n;) {
+            char* e = strchr(s, '\n');
+            e = e ? e : text + n;
+            char err[256];
+            Json* row = e > s ? json_parse(s, (size_t)(e - s), err, sizeof(err)) : NULL;
+            s = e + 1;
+            if (row == NULL) {
+                continue;
+            }
+            if (all->len == cap) {
+                cap = cap ? 2 * cap : 512;
+                all->items = (Json*)realloc_check(all->items, cap * sizeof(Json));
+            }
+            all->items[all->len++] = *row; // the row's contents move into the array
+            free(row);
+        }
+    }
+    free(text);
+    return all;
+}
+
+// A GSM8K worked solution with its "#### n" line rewritten as a model might end (the oracle's ending()).
+static char* rewrite_ending(const char* text, const char* form) {
+    const char* h = NULL;
+    for (const char* p = text; (p = strstr(p, "####")) != NULL; p++) {
+        h = p;
+    }
+    AStr out, fin;
+    astr_init(&out), astr_init(&fin);
+    if (h == NULL || strcmp(form, "none") == 0 || strcmp(form, "hashes") == 0) {
+        astr_append(&out, text, strlen(text));
+    } else {
+        astr_set(&fin, h + 4, strlen(h + 4));
+        astr_strip(&fin);
+        astr_append(&out, text, (size_t)(h - text));
+        char buf[256];
+        if (strcmp(form, "answer-is") == 0) {
+            snprintf(buf, sizeof(buf), "The answer is %s.", fin.s);
+        } else if (strcmp(form, "answer-is-dollar") == 0) {
+            snprintf(buf, sizeof(buf), "The answer is $%s$.", fin.s);
+        } else if (strcmp(form, "boxed") == 0) {
+            snprintf(buf, sizeof(buf), "\\boxed{%s}", fin.s);
+        } else {
+            snprintf(buf, sizeof(buf), "So she makes $%s every day.\nThe answer is %s", fin.s, fin.s);
+        }
+        astr_append(&out, buf, strlen(buf));
+    }
+    free(fin.s);
+    return out.s;
+}
+
+// Real texts as completions (MATH-500 and GSM8K worked solutions, DeepSeek-R1 answers), read from
+// ../shared/data by the reference in tests/fixtures/answer/refs.jsonl, so no copy of the data is kept.
+static void test_refs(const char* path) {
+    const char* shared = shared_dir();
+    if (shared == NULL) {
+        skip("refs.jsonl: real worked solutions as completions need ../shared/data (not found)");
+        return;
+    }
+    Json* refs = load_rows(path);
+    const char* names[8] = {0};
+    Json* files[8] = {0};
+    size_t agree = 0, agree_openr1 = 0, n = 0;
+    for (size_t i = 0; i < refs->len; i++) {
+        const Json* r = &refs->items[i];
+        const char* file = json_get_string(r, "file");
+        const char* field = json_get_string(r, "field");
+        const char* ending = json_get_string(r, "ending");
+        const char* gold = json_get_string(r, "gold");
+        int row = (int)json_get(r, "row")->number;
+        int f = 0;
+        while (f < 8 && names[f] && strcmp(names[f], file) != 0) {
+            f++;
+        }
+        if (f == 8) {
+            continue;
+        }
+        if (names[f] == NULL) {
+            char* full = path_join(shared, "data");
+            char* p = path_join(full, file);
+            names[f] = file;
+            files[f] = load_rows(p);
+            free(full), free(p);
+        }
+        const char* text = (size_t)row < files[f]->len ? json_get_string(&files[f]->items[row], field) : NULL;
+        if (text == NULL) {
+            check(0, "refs.jsonl row %zu: %s row %d has no field %s", i + 1, file, row, field);
+            continue;
+        }
+        char* completion = rewrite_ending(text, ending);
+        int got = math_verify(completion, gold), strict = math_verify_openr1(completion, gold);
+        int want = (int)json_get(r, "verdict")->number, want_strict = (int)json_get(r, "openr1")->number;
+        n++;
+        agree += got == want;
+        agree_openr1 += strict == want_strict;
+        if (got != want) {
+            printf("  disagreement refs %zu (%s row %d, ending %s): Math-Verify %d, r1.h %d\n", i + 1, file, row, ending, want, got);
+            print_short("gold", gold);
+            print_short("completion", completion);
+        }
+        free(completion);
+    }
+    check(n > 0 && agree >= 0.99 * n, "refs.jsonl (real worked solutions and R1 answers from ../shared): agreement with Math-Verify %zu/%zu",
+          agree, n);
+    check(n > 0 && agree_openr1 >= 0.99 * n, "refs.jsonl: math_verify_openr1 agrees with open-r1's verdict %zu/%zu", agree_openr1, n);
+    for (int f = 0; f < 8; f++) {
+        if (files[f]) {
+            json_free(files[f]);
+        }
+    }
+    json_free(refs);
 }
 
 static void test_extraction(void) {
@@ -316,14 +443,18 @@ int main(void) {
     const char* more[][2] = {{"tests/fixtures/answer/unit.jsonl", "unit.jsonl (hand-picked normaliser and extraction cases)"},
                              {"tests/fixtures/answer/self.jsonl", "self.jsonl (2,000 gold answers written back as answers)"},
                              {"tests/fixtures/answer/cross.jsonl", "cross.jsonl (one gold answer against another)"},
-                             {"tests/fixtures/answer/fuzz.jsonl", "fuzz.jsonl (gold answers with random model-like edits)"},
-                             {"tests/fixtures/answer/solutions.jsonl", "solutions.jsonl (real MATH-500 and GSM8K worked solutions)"}};
-    for (int i = 0; i < 5; i++) {
+                             {"tests/fixtures/answer/fuzz.jsonl", "fuzz.jsonl (gold answers with random model-like edits)"}};
+    for (int i = 0; i < 4; i++) {
         if (file_exists(more[i][0])) {
             test_agreement(more[i][0], 0.99, more[i][1]);
         } else {
             check(0, "%s is missing (run make test from the repository root)", more[i][0]);
         }
+    }
+    if (file_exists("tests/fixtures/answer/refs.jsonl")) {
+        test_refs("tests/fixtures/answer/refs.jsonl");
+    } else {
+        check(0, "tests/fixtures/answer/refs.jsonl is missing (run make test from the repository root)");
     }
     if (file_exists("tests/fixtures/answer/normalize.jsonl")) {
         test_normalizer("tests/fixtures/answer/normalize.jsonl");

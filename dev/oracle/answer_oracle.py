@@ -6,10 +6,9 @@ tests/test_answer.c checks r1.h's answer checker (math_verify) against.
     python3 dev/oracle/answer_oracle.py [../shared/data] > tests/fixtures/answer/pairs.jsonl
     python3 dev/oracle/answer_oracle.py --unit > tests/fixtures/answer/unit.jsonl
     python3 dev/oracle/answer_oracle.py --self [../shared/data] > tests/fixtures/answer/self.jsonl
-    python3 dev/oracle/answer_oracle.py --distill [../shared/data] >> tests/fixtures/answer/pairs.jsonl
     python3 dev/oracle/answer_oracle.py --cross [../shared/data] > tests/fixtures/answer/cross.jsonl
     python3 dev/oracle/answer_oracle.py --fuzz [../shared/data] > tests/fixtures/answer/fuzz.jsonl
-    python3 dev/oracle/answer_oracle.py --solutions [../shared/data] > tests/fixtures/answer/solutions.jsonl
+    python3 dev/oracle/answer_oracle.py --refs [../shared/data] > tests/fixtures/answer/refs.jsonl
     python3 dev/oracle/answer_oracle.py --normalize [../shared/data] > tests/fixtures/answer/normalize.jsonl
 
 Pairs (completion, gold) are made by this script from the real gold answers of GSM8K test, MATH-500,
@@ -423,18 +422,6 @@ def self_pairs(data):
                           "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
 
 
-def distill(data):
-    """The real DeepSeek-R1 answers in ../shared/data/distill_samples, against their gold."""
-    for name in ["deepseek_r1_openrouter_5.json", "deepseek_r1_8b_ollama_5.json"]:
-        for r in json.load(open(os.path.join(data, "distill_samples", name))):
-            res = judge(r["message_content"], r["gtruth_answer"])
-            if res is None:
-                continue
-            print(json.dumps({"source": "distill", "form": "real-r1-answer", "gold": r["gtruth_answer"],
-                              "completion": r["message_content"], "openr1": int(res[0]), "verdict": int(res[1])},
-                             ensure_ascii=False))
-
-
 def cross(data):
     """Pairs of two different gold answers: 600 random ones (nearly all unequal), and every pair of
     differently written golds whose Math-Verify values are numerically equal (up to 400), each
@@ -528,36 +515,45 @@ def fuzz(data):
                           "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
 
 
-def solutions(data):
-    """Real worked solutions as completions: 200 of MATH-500's solutions (LaTeX, \\boxed{} at the end) and
-    200 of GSM8K test's (currency "$", calculator annotations, "#### n"), each against its own gold and
-    against the next problem's, and GSM8K's also with its last line rewritten as a model might end
-    ("The answer is 18.", "The answer is $18$.", "\\boxed{18}")."""
+def ending(text, form):
+    """A GSM8K worked solution with its "#### n" line rewritten the way a model might end (tests/test_answer.c
+    rebuilds the same text in C: the body is everything before the last "####", final what follows, stripped)."""
+    body, final = text.rsplit("####", 1)
+    final = final.strip()
+    return {"hashes": text, "answer-is": body + "The answer is %s." % final,
+            "answer-is-dollar": body + "The answer is $%s$." % final, "boxed": body + "\\boxed{%s}" % final,
+            "currency": body + "So she makes $%s every day.\nThe answer is %s" % (final, final)}[form]
+
+
+def refs(data):
+    """Real texts as completions, stored by reference (file, row, field) so the fixture holds no copy of
+    the data: 200 of MATH-500's worked solutions (LaTeX, \\boxed{} at the end), 200 of GSM8K test's
+    (currency "$", calculator annotations, "#### n", some endings rewritten by ending()), and the 10 real
+    DeepSeek-R1 answers in distill_samples; each against its own gold and against the next row's."""
     rng = random.Random(5)
+    out = []
     rows = [json.loads(l) for l in open(os.path.join(data, "math500/test.jsonl"))]
-    for i in sorted(rng.sample(range(len(rows)), 200)):  # 200 of 500, to keep the fixture small
-        r = rows[i]
-        for form, gold in [("math500-solution/own", r["answer"]), ("math500-solution/next", rows[(i + 1) % len(rows)]["answer"])]:
-            res = judge(r["solution"], gold)
-            if res is not None:
-                print(json.dumps({"source": "math500", "form": form, "gold": gold, "completion": r["solution"],
-                                  "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
+    for i in sorted(rng.sample(range(len(rows)), 200)):
+        for which, j in [("own", i), ("next", (i + 1) % len(rows))]:
+            out.append(("math500/test.jsonl", i, "solution", "none", which, rows[i]["solution"], rows[j]["answer"]))
     rows = [json.loads(l) for l in open(os.path.join(data, "gsm8k/test.jsonl"))]
     for i in rng.sample(range(len(rows)), 200):
-        sol = rows[i]["answer"]
-        body, final = sol.rsplit("####", 1)
-        final = final.strip()
-        nxt = rows[(i + 1) % len(rows)]["answer"].rsplit("####", 1)[1].strip().replace(",", "")
-        endings = [("hashes", sol), ("answer-is", body + "The answer is %s." % final),
-                   ("answer-is-dollar", body + "The answer is $%s$." % final), ("boxed", body + "\\boxed{%s}" % final),
-                   ("currency", body + "So she makes $%s every day.\nThe answer is %s" % (final, final))]
-        form, completion = rng.choice(endings)
-        for which, gold in [("own", final.replace(",", "")), ("next", nxt)]:
-            res = judge(completion, gold)
-            if res is not None:
-                print(json.dumps({"source": "gsm8k", "form": "gsm8k-solution/%s/%s" % (form, which), "gold": gold,
-                                  "completion": completion, "openr1": int(res[0]), "verdict": int(res[1])},
-                                 ensure_ascii=False))
+        form = rng.choice(["hashes", "answer-is", "answer-is-dollar", "boxed", "currency"])
+        for which, j in [("own", i), ("next", (i + 1) % len(rows))]:
+            gold = rows[j]["answer"].rsplit("####", 1)[1].strip().replace(",", "")
+            out.append(("gsm8k/test.jsonl", i, "answer", form, which, ending(rows[i]["answer"], form), gold))
+    for name in ["deepseek_r1_openrouter_5.json", "deepseek_r1_8b_ollama_5.json"]:
+        rows = json.load(open(os.path.join(data, "distill_samples", name)))
+        for i, r in enumerate(rows):
+            for which, j in [("own", i), ("next", (i + 1) % len(rows))]:
+                out.append(("distill_samples/" + name, i, "message_content", "none", which, r["message_content"],
+                            rows[j]["gtruth_answer"]))
+    for path, row, field, form, which, completion, gold in out:
+        res = judge(completion, gold)
+        if res is None:
+            continue
+        print(json.dumps({"file": path, "row": row, "field": field, "ending": form, "form": which, "gold": gold,
+                          "openr1": int(res[0]), "verdict": int(res[1])}, ensure_ascii=False))
 
 
 def normalize(data):
@@ -588,14 +584,12 @@ def main():
         return unit()
     if "--self" in sys.argv:
         return self_pairs(data)
-    if "--distill" in sys.argv:
-        return distill(data)
     if "--cross" in sys.argv:
         return cross(data)
     if "--fuzz" in sys.argv:
         return fuzz(data)
-    if "--solutions" in sys.argv:
-        return solutions(data)
+    if "--refs" in sys.argv:
+        return refs(data)
     if "--normalize" in sys.argv:
         return normalize(data)
     rng = random.Random(1234)

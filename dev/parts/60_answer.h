@@ -16,7 +16,7 @@
 //      order ignored but a tuple's kept, "x = 5" against 5 by its right-hand side.
 // Where open-r1's extractor finds nothing we also read three plain-text forms it ignores: the last
 // <answer>...</answer>, a GSM8K "#### 42" line and "the answer is 42" (then judged as if boxed).
-// tests/test_answer.c checks this against Math-Verify's own verdicts on 6,291 (completion, gold)
+// tests/test_answer.c checks this against Math-Verify's own verdicts on 6,301 (completion, gold)
 // pairs made from the real GSM8K/MATH/AIME/AMC gold answers, worked solutions and R1 outputs
 // (dev/oracle/answer_oracle.py), and prints every disagreement. Two known ones are Math-Verify
 // quirks we do not copy: when a gold answer is not parseable LaTeX (a matrix with \phantom, a
