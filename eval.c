@@ -22,6 +22,7 @@ typedef struct {
 } Problem;
 
 typedef struct {
+    long sample;                               // the "sample" number (file order when absent)
     int correct, formatted, truncated, tokens; // tokens: -1 when not given
     char* answer;                              // the extracted answer ("" if none)
     char* completion;
@@ -72,7 +73,7 @@ static void usage(FILE* f) {
             "  -h, --help            this text\n"
             "\n"
             "Metrics: pass@1 = mean accuracy over all samples; maj@k = accuracy of the most common answer among a\n"
-            "problem's samples (answers grouped by math_verify equivalence); pass@k = 1 - C(n-c,k)/C(n,k) (Chen et al.\n"
+            "problem's first k samples by \"sample\" (grouped by math_verify equivalence, earliest wins ties); pass@k = 1 - C(n-c,k)/C(n,k) (Chen et al.\n"
             "2021) averaged over problems; format = samples where an answer was found; tokens = mean \"tokens\";\n"
             "truncated = samples with \"finish\": \"length\". Averages are over the problems that have completions.\n");
 }
@@ -331,11 +332,18 @@ static void score_row(const Json* row, const char* where, void* ctx) {
     }
     s->answer = strdup_check(answer);
     s->completion = strdup_check(completion);
+    const Json* sample = json_get(row, "sample");
+    s->sample = sample && sample->type == JSON_NUMBER ? (long)sample->number : (long)ss->n;
     const Json* tokens = json_get(row, "tokens");
     s->tokens = tokens && tokens->type == JSON_NUMBER ? (int)tokens->number : -1;
     const char* finish = json_get_string(row, "finish");
     s->truncated = finish && strcmp(finish, "length") == 0;
     sc->rows++;
+}
+
+static int by_sample(const void* a, const void* b) {
+    long x = ((const Sample*)a)->sample, y = ((const Sample*)b)->sample;
+    return (x > y) - (x < y);
 }
 
 // Majority vote: answers are grouped by equivalence (math_verify between the answers themselves);
@@ -461,7 +469,7 @@ static void print_prompt(const Args* a, const ProblemList* pl) {
     if ((size_t)a->print_prompt >= pl->n) {
         fatal("--print-prompt %ld: %s has %zu problems (0..%zu)", a->print_prompt, a->data, pl->n, pl->n - 1);
     }
-    const char* name = a->preset ? a->preset : strcmp(a->bench, "countdown") == 0 ? "countdown" : "boxed";
+    const char* name = a->preset ? a->preset : prompt_preset_for_bench(a->bench);
     const PromptPreset* pp = prompt_preset(name);
     if (pp == NULL) {
         fatal("unknown --preset '%s' (boxed, r1, openr1, countdown)", name);
@@ -500,6 +508,9 @@ int main(int argc, char** argv) {
             min_n = per[i].n < min_n ? per[i].n : min_n;
             max_n = per[i].n > max_n ? per[i].n : max_n;
         }
+    }
+    for (size_t i = 0; i < pl.n; i++) { // maj@k with k < n votes with samples 0..k-1
+        qsort(per[i].s, per[i].n, sizeof(Sample), by_sample);
     }
     int k = a.k ? a.k : (int)min_n;
     if ((size_t)k > min_n) {

@@ -2466,6 +2466,11 @@ static const PromptPreset* prompt_preset(const char* name) {
     return NULL;
 }
 
+// The preset a benchmark is run with unless told otherwise.
+static const char* prompt_preset_for_bench(const char* bench) {
+    return strcmp(bench, "countdown") == 0 ? "countdown" : "boxed";
+}
+
 // tmpl with every "{key}" replaced by its value; malloc'd (the caller frees).
 static char* prompt_fill(const char* tmpl, const char* const* keys, const char* const* values, int n) {
     AStr out;
