@@ -72,10 +72,11 @@ static void usage(FILE* f) {
             "                          lands with the GRPO CPU issue; use ./generate and --completions)\n"
             "  -h, --help            this text\n"
             "\n"
-            "Metrics: pass@1 = mean accuracy over all samples; maj@k = accuracy of the most common answer among a\n"
-            "problem's first k samples by \"sample\" (grouped by math_verify equivalence, earliest wins ties); pass@k = 1 - C(n-c,k)/C(n,k) (Chen et al.\n"
-            "2021) averaged over problems; format = samples where an answer was found; tokens = mean \"tokens\";\n"
-            "truncated = samples with \"finish\": \"length\". Averages are over the problems that have completions.\n");
+            "Metrics: pass@1 = mean accuracy over all samples; maj@k = accuracy of the most common answer among\n"
+            "a problem's first k samples by \"sample\" (grouped by math_verify equivalence, earliest wins ties);\n"
+            "pass@k = 1 - C(n-c,k)/C(n,k) (Chen et al. 2021) averaged over problems; format = samples where an\n"
+            "answer was found; tokens = mean \"tokens\"; truncated = samples with \"finish\": \"length\".\n"
+            "Averages are over the problems that have completions.\n");
 }
 
 static Args parse_args(int argc, char** argv) {
