@@ -35,6 +35,20 @@ static int name_in(const Json* list, const char* name) {
     return 0;
 }
 
+// The tiny Qwen2 the oracle built (only the sizes matter to the optimizer).
+static Qwen2Config fixture_config(const Json* meta) {
+    const Json* jc = json_get(meta, "config");
+    Qwen2Config c = {0};
+    c.vocab_size = (int)jnum(jc, "vocab_size");
+    c.hidden_size = (int)jnum(jc, "hidden_size");
+    c.intermediate_size = (int)jnum(jc, "intermediate_size");
+    c.num_layers = (int)jnum(jc, "num_hidden_layers");
+    c.num_heads = (int)jnum(jc, "num_attention_heads");
+    c.num_kv_heads = (int)jnum(jc, "num_key_value_heads");
+    c.head_dim = c.hidden_size / c.num_heads;
+    return c;
+}
+
 // The decay mask: r1.h's param_decays against the names transformers decays, tied and untied.
 static void test_decay_mask(const Json* meta) {
     const char* lists[2][2] = {{"all_names", "decay_names"}, {"all_names_tied", "decay_names_tied"}};
@@ -68,15 +82,7 @@ static void test_decay_mask(const Json* meta) {
 
 // 20 Trainer-style updates (clip, lr from the warmup+cosine schedule, AdamW) against torch.
 static void test_adamw(const Json* meta, const float* blob, size_t nblob) {
-    const Json* jc = json_get(meta, "config");
-    Qwen2Config c = {0};
-    c.vocab_size = (int)jnum(jc, "vocab_size");
-    c.hidden_size = (int)jnum(jc, "hidden_size");
-    c.intermediate_size = (int)jnum(jc, "intermediate_size");
-    c.num_layers = (int)jnum(jc, "num_hidden_layers");
-    c.num_heads = (int)jnum(jc, "num_attention_heads");
-    c.num_kv_heads = (int)jnum(jc, "num_key_value_heads");
-    c.head_dim = c.hidden_size / c.num_heads;
+    Qwen2Config c = fixture_config(meta);
     size_t n = param_count(&c);
     check(n == (size_t)jnum(meta, "n"), "flat parameter count %zu = torch's %zu", n, (size_t)jnum(meta, "n"));
     if (n != (size_t)jnum(meta, "n") || offset_of(meta, "params_final_fused") + n > nblob) {
@@ -132,6 +138,53 @@ static void test_adamw(const Json* meta, const float* blob, size_t nblob) {
     check_tensor("params after 20 steps vs fused AdamW (Trainer default)", params,
                  blob + offset_of(meta, "params_final_fused"), n, 1e-5);
     free(params), free(grads), free(m), free(v), free(delta), free(ref_delta);
+}
+
+// optimizer_step, the whole update, with two bad steps slipped in (a NaN gradient, an infinite
+// loss): they must be skipped without a trace, so the 20 good steps still end on torch's weights.
+static void test_optimizer_step(const Json* meta, const float* blob) {
+    Qwen2Config c = fixture_config(meta);
+    size_t n = param_count(&c);
+    if (n != (size_t)jnum(meta, "n")) {
+        return;
+    }
+    int steps = (int)jnum(meta, "steps");
+    Optimizer o = {0};
+    o.adamw = (AdamWConfig){(float)jnum(meta, "beta1"), (float)jnum(meta, "beta2"), (float)jnum(meta, "eps"),
+                            (float)jnum(meta, "weight_decay")};
+    o.schedule = lr_schedule_make(LR_COSINE, (float)jnum(meta, "lr"), (int)jnum(meta, "warmup_steps"), steps);
+    o.max_grad_norm = (float)jnum(meta, "max_grad_norm");
+    float* params = (float*)malloc_check(n * sizeof(float));
+    float* grads = (float*)malloc_check(n * sizeof(float));
+    float* m = (float*)calloc_check(n, sizeof(float));
+    float* v = (float*)calloc_check(n, sizeof(float));
+    memcpy(params, blob + offset_of(meta, "init"), n * sizeof(float));
+    int applied = 0, skipped_ok = 1;
+    for (int t = 1; t <= steps; t++) {
+        if (t == 5 || t == 9) { // a bad step first
+            float* before = (float*)malloc_check(n * sizeof(float));
+            memcpy(before, params, n * sizeof(float));
+            memcpy(grads, blob + offset_of(meta, "grad_1"), n * sizeof(float));
+            if (t == 5) {
+                grads[n / 2] = NAN;
+            }
+            int did = optimizer_step(&o, &c, params, grads, m, v, t == 9 ? INFINITY : 1.0f);
+            skipped_ok &= !did && memcmp(before, params, n * sizeof(float)) == 0 && o.consecutive_skips == 1;
+            free(before);
+        }
+        char key[32];
+        snprintf(key, sizeof(key), "grad_%d", t);
+        memcpy(grads, blob + offset_of(meta, key), n * sizeof(float));
+        applied += optimizer_step(&o, &c, params, grads, m, v, 2.0f);
+        double ref_lr = json_get(meta, "lr_per_step")->items[t - 1].number;
+        skipped_ok &= fabs(o.last_lr - ref_lr) <= 1e-6 * (float)jnum(meta, "lr");
+    }
+    check(skipped_ok && applied == steps && o.updates == steps && o.total_skips == 2 && o.consecutive_skips == 0,
+          "optimizer_step: bad steps skipped (params, step count and schedule untouched), %d applied, %d skipped",
+          applied, o.total_skips);
+    check_tensor("optimizer_step: params after 20 good steps + 2 bad", params, blob + offset_of(meta, "params_20"), n,
+                 1e-5);
+    free(params), free(grads), free(m), free(v);
 }
 
 // The non-finite guard: a NaN gradient or an infinite loss skips the update and is counted.
@@ -197,6 +250,7 @@ int main(void) {
     float* blob = load_floats(FIX "adamw.bin", &nblob);
     test_decay_mask(meta);
     test_adamw(meta, blob, nblob);
+    test_optimizer_step(meta, blob);
     test_nonfinite();
     test_schedules();
     char msg[512];

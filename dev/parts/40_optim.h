@@ -209,3 +209,39 @@ static float lr_at_step(const LrSchedule* s, int step) {
 static int lr_warmup_steps(double warmup, int total_steps) {
     return warmup >= 1.0 ? (int)warmup : (int)ceil(total_steps * warmup);
 }
+
+// ----------------------------------------------------------------------------
+// one update, start to end
+// The order of the Trainer's training loop: gradient norm, clip, AdamW at the schedule's lr. Two
+// details follow the Trainer too: clipping is off when max_grad_norm <= 0, and the schedule only
+// moves when an update is applied (it skips scheduler.step() when the optimizer step was skipped),
+// so `updates` is both AdamW's step count and the schedule's position.
+
+typedef struct {
+    AdamWConfig adamw;
+    LrSchedule schedule;
+    float max_grad_norm;   // 1.0 in the Trainer; <= 0 turns clipping off
+    int updates;           // updates applied so far
+    int consecutive_skips; // non-finite steps in a row (stop the run when this gets large)
+    int total_skips;
+    float last_grad_norm;  // for the metrics log: the norm before clipping
+    float last_lr;         // the lr of the last applied update
+} Optimizer;
+
+// Applies one update to params (m and v are AdamW's moments, all laid out as param_point lays them
+// out). grads are scaled in place by the clipping. Returns 1 when the update was applied, 0 when it
+// was skipped because the loss or the gradient norm is not finite; then params, m, v and the step
+// count are left as they were (the gradients may have been scaled: they are rebuilt next step anyway).
+static int optimizer_step(Optimizer* o, const Qwen2Config* c, float* params, float* grads, float* m, float* v,
+                          float loss) {
+    size_t n = param_count(c);
+    o->last_grad_norm = o->max_grad_norm > 0.0f ? clip_grad_norm(grads, n, o->max_grad_norm) : grad_norm(grads, n);
+    if (!update_is_finite(loss, o->last_grad_norm, &o->consecutive_skips)) {
+        o->total_skips++;
+        return 0;
+    }
+    o->last_lr = lr_at_step(&o->schedule, o->updates);
+    o->updates++;
+    adamw_update_model(c, params, grads, m, v, o->updates, o->last_lr, &o->adamw);
+    return 1;
+}
