@@ -190,10 +190,16 @@ static void test_samples(void) {
 static void test_render(void) {
     SftExample e = {NULL, "q", "step 1\nstep 2", "42", NULL};
     char* r = sft_render_assistant(&e, NULL);
-    check(strcmp(r, "<think>\nstep 1\nstep 2\n</think>\n<answer>\n42\n</answer>") == 0, "R1 assistant turn: %s", r);
+    check(strcmp(r, "<think>\nstep 1\nstep 2\n</think>\n<answer>\n42\n</answer>") == 0, "R1 assistant turn: <think>\\n...\\n</think>\\n<answer>\\n...\\n</answer>");
     free(r);
     r = sft_render_assistant(&e, "<think>\n{thinking}\n</think>\n\n{answer}");
     check(strcmp(r, "<think>\nstep 1\nstep 2\n</think>\n\n42") == 0, "custom assistant template (DeepSeek-R1 distill form)");
+    free(r);
+    SftExample cd = {NULL, "q", "44+19=63, left [35, 63]: 35+63=98 (yes)", "35 + (44 + 19)", NULL};
+    r = sft_render_assistant(&cd, COUNTDOWN_COMPLETION_TEMPLATE);
+    const char* last = strrchr(r, '\n');
+    check(last && strcmp(last + 1, "<answer> 35 + (44 + 19) </answer>") == 0 && strncmp(r, "\n44+19=63", 9) == 0,
+          "Countdown completion: continues TinyZero's \"<think>\" and ends on the one answer line its reward reads");
     free(r);
     SftExample braces = {NULL, "q", "{answer}", "{thinking}", NULL};
     r = sft_render_assistant(&braces, "{thinking}|{answer}|{other}");

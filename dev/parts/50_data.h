@@ -353,7 +353,7 @@ static void countdown_init(CountdownGen* g, const CountdownConfig* cfg, uint64_t
     memcpy(g->heldout, all, (size_t)g->n_heldout * sizeof(int));
     g->n_targets = split ? g->n_heldout : count - g->n_heldout;
     memcpy(g->targets, split ? all : all + g->n_heldout, (size_t)g->n_targets * sizeof(int));
-    g->rng = rng_seed(seed * 2 + 1 + (uint64_t)split); // a separate stream per split
+    g->rng = rng_seed(rng_seed(seed) + 1 + (uint64_t)split); // a stream per split, apart from the shuffle's
 }
 
 // The next problem: n, target, then numbers until the search succeeds.
@@ -687,13 +687,16 @@ static void sft_example_free(SftExample* ex) {
     memset(ex, 0, sizeof(*ex));
 }
 
-// Adds one parsed row, or reports it: fatal "file:line: why", or counted when skip_bad.
-static void sft_add_row(SftDataset* d, const Json* row, const char* where, int skip_bad) {
+// Adds one parsed row (NULL: the row was not valid JSON, parse_err says why), or reports it: a fatal
+// "file:line: why", or a count in d->skipped when skip_bad.
+static void sft_add_row(SftDataset* d, const Json* row, const char* parse_err, const char* where, int skip_bad) {
     char err[256];
     SftExample ex;
     if (row == NULL || !sft_from_json(row, &ex, err, sizeof(err))) {
-        if (!skip_bad) {
-            fatal("%s: %s", where, row ? err : "not valid JSON");
+        if (!skip_bad && row == NULL) {
+            fatal("%s: not valid JSON (%s)", where, parse_err);
+        } else if (!skip_bad) {
+            fatal("%s: %s", where, err);
         }
         d->skipped++;
         return;
@@ -723,7 +726,7 @@ static SftDataset sft_load(const char* path, int skip_bad) {
         }
         for (size_t i = 0; i < all->len; i++) {
             snprintf(where, sizeof(where), "%s: item %zu", path, i);
-            sft_add_row(&d, &all->items[i], where, skip_bad);
+            sft_add_row(&d, &all->items[i], NULL, where, skip_bad);
         }
         json_free(all);
     } else { // jsonl
@@ -738,8 +741,8 @@ static SftDataset sft_load(const char* path, int skip_bad) {
             }
             if (k < end) {
                 Json* row = json_parse(text + at, end - at, err, sizeof(err));
-                snprintf(where, sizeof(where), "%s:%zu%s%s", path, line, row ? "" : ": ", row ? "" : err);
-                sft_add_row(&d, row, where, skip_bad);
+                snprintf(where, sizeof(where), "%s:%zu", path, line);
+                sft_add_row(&d, row, err, where, skip_bad);
                 json_free(row);
             }
             at = end + 1;
@@ -761,6 +764,10 @@ static void sft_free(SftDataset* d) {
 // The template may use {thinking} and {answer}; NULL means R1_ASSISTANT_TEMPLATE, the open-r1
 // recipe's format, which its format_reward checks with ^<think>\n.*?\n</think>\n<answer>\n.*?\n</answer>$.
 #define R1_ASSISTANT_TEMPLATE "<think>\n{thinking}\n</think>\n<answer>\n{answer}\n</answer>"
+
+// TinyZero's Countdown prompts end inside "<think>", and its reward reads the answer from the LAST
+// line only, as "<answer> ... </answer>": a Countdown completion must end on that one line.
+#define COUNTDOWN_COMPLETION_TEMPLATE "\n{thinking}\n</think>\n<answer> {answer} </answer>"
 
 static char* sft_render_assistant(const SftExample* ex, const char* tmpl) {
     const char* keys[] = {"thinking", "answer"};
