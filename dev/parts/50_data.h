@@ -137,12 +137,12 @@ typedef struct {
 
 static int countdown_combine(long long a, long long b, CountdownCombo out[4]) {
     int n = 0;
-    long long hi = a > b ? a : b, lo = a > b ? b : a;
-    out[n++] = (CountdownCombo){a + b, a, b, '+'};
-    out[n++] = (CountdownCombo){a * b, a, b, '*'};
-    if (a <= b) { // "b-a" when a <= b (a == b gives b-a too), else "a-b"
+    long long hi = a, lo = b; // "a-b" when a > b, else "b-a" (so a == b is written "b-a", as combine_nums does)
+    if (a <= b) {
         hi = b, lo = a;
     }
+    out[n++] = (CountdownCombo){a + b, a, b, '+'};
+    out[n++] = (CountdownCombo){a * b, a, b, '*'};
     out[n++] = (CountdownCombo){hi - lo, hi, lo, '-'};
     if (lo != 0 && hi % lo == 0) {
         out[n++] = (CountdownCombo){hi / lo, hi, lo, '/'};
