@@ -344,6 +344,7 @@ int main(int argc, char** argv) {
     check_matmul(3, 45, 70, 1);
     check_matmul(130, 64, 256, 0);
     check_matmul(16, 260, 9, 1);
+    check_matmul(200, 300, 270, 1);
 
     const char* root = "tests/fixtures/model";
     const char* cases[] = {"tied_gqa2_hd16", "untied_mha_hd64", "untied_mha2_hd16", "tied_gqa7_hd16"};

@@ -10,8 +10,8 @@
 // - A backward function *adds* into the gradients of parameters (dweight += ...), so gradients
 //   accumulate over micro-batches until qwen2_zero_grad; gradients of activations it writes are
 //   documented at each function ("+=" or "=").
-// - The only non-obvious trick is in matmul: it is written so that gcc -O3 -march=native turns
-//   the inner loops into vector FMAs without -ffast-math (see matmul_tile).
+// - The only non-obvious code is matmul's: it is written so that gcc -O3 -march=native turns the
+//   inner loops into vector FMAs without -ffast-math (see matmul_kernel).
 
 // --- small helpers -----------------------------------------------------------
 
@@ -119,75 +119,104 @@ static void rmsnorm_backward(float* dinp,         // (B, T, C)  +=
 
 // --- matmul (nn.Linear) ----------------------------------------------------------
 // out = inp . weight^T + bias, with weight stored (OC, C) as PyTorch's nn.Linear does. Nearly all
-// of the time of a training step is spent here, so this is the one place written for speed.
+// of the time of a training step is spent here, so this is the one place written for speed, the
+// way BLAS libraries do it (Goto's algorithm), in plain C:
 //
-// The workhorse is matmul_tile: c += a . b for a small block of rows, with b row-major. Its inner
-// loop runs along a row of b and a row of c (contiguous), doing c[n] += a0*b0[n] + a1*b1[n] + ...
-// for four consecutive k at once: the compiler turns it into 8-wide vector FMAs, and a block of
-// c stays in the L1 cache while b streams through. The three products a layer needs,
-//     forward   out  = inp . W^T    (W^T is built panel by panel, see matmul_forward)
-//     backward  dinp = dout . W     (b = W as stored)
-//     backward  dW   = dout^T . inp (a = dout read transposed through its strides)
-// are all this one loop over different tiles.
+// - matmul_kernel computes a 6 x 16 block of the output, keeping its 96 sums in 12 vector registers
+//   (8 floats each with AVX2) while it runs down the depth K. Each step loads 16 values of b and 6 of
+//   a and does 96 multiply-adds; `omp simd` and fmaf make gcc -O3 -march=native emit vector FMAs
+//   (without the pragma gcc keeps the block in memory, ten times slower).
+// - matmul_packed feeds it: it copies ("packs") a chunk of a and a panel of b so that the kernel reads
+//   both sequentially from cache, 6 rows of a and 16 columns of b interleaved per depth step. The
+//   packing also absorbs the layouts: a and b are given with a row and a column stride, so the
+//   three products of a layer are one function:
+//       forward   out  = inp . W^T     b[k][n] = W[n][k]
+//       backward  dinp = dout . W
+//       backward  dW   = dout^T . inp  a[m][k] = dout[k][m]
 
-#define MATMUL_TILE_M 8   // rows of c per tile: c's tile (8 x 256 floats = 8 KiB) stays in L1
-#define MATMUL_TILE_N 256 // columns of c per tile
-#define MATMUL_TILE_K 256 // depth per pass: the tile of b (256 x 256 floats) stays in L2
+#define MATMUL_MR 6   // rows of the kernel's output block
+#define MATMUL_NR 16  // columns of the kernel's output block (two AVX2 registers per row)
+#define MATMUL_MC 96  // rows of a in one packed chunk (a multiple of MR)
+#define MATMUL_NC 128 // columns of b in one packed panel (a multiple of NR)
+#define MATMUL_KC 256 // depth of a chunk / panel: a (96 x 256) and b (256 x 128) fit in L2
 
-// c[m, n] += sum_k a[m, k] * b[k, n] for m < M, n < N, k < K, where a[m, k] is at a[m*a_rs + k*a_cs]
-// (strides let a be read transposed) and rows of b and c are ldb and ldc apart.
-static void matmul_tile(float* c, size_t ldc, const float* a, size_t a_rs, size_t a_cs, const float* b,
-                        size_t ldb, int M, int K, int N) {
-    int k = 0;
-    for (; k + 4 <= K; k += 4) { // four k per pass: 5 loads and 1 store per 4 FMAs
-        const float* b0 = b + (size_t)k * ldb;
-        const float* b1 = b0 + ldb;
-        const float* b2 = b1 + ldb;
-        const float* b3 = b2 + ldb;
-        for (int m = 0; m < M; m++) {
-            const float* am = a + m * a_rs + k * a_cs;
-            float a0 = am[0], a1 = am[a_cs], a2 = am[2 * a_cs], a3 = am[3 * a_cs];
-            float* cm = c + m * ldc;
-            for (int n = 0; n < N; n++) {
-                cm[n] = fmaf(a3, b3[n], fmaf(a2, b2[n], fmaf(a1, b1[n], fmaf(a0, b0[n], cm[n]))));
+// c (mr x nr block, row stride ldc) += ap . bp, where ap is (K, MR) and bp is (K, NR) packed.
+static void matmul_kernel(float* c, size_t ldc, const float* ap, const float* bp, int K, int mr, int nr) {
+    float acc[MATMUL_MR][MATMUL_NR];
+    for (int r = 0; r < MATMUL_MR; r++) {
+        for (int n = 0; n < MATMUL_NR; n++) {
+            acc[r][n] = 0.0f;
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        const float* b = bp + (size_t)k * MATMUL_NR;
+        for (int r = 0; r < MATMUL_MR; r++) {
+            float a = ap[(size_t)k * MATMUL_MR + r];
+#pragma omp simd
+            for (int n = 0; n < MATMUL_NR; n++) {
+                acc[r][n] = fmaf(a, b[n], acc[r][n]);
             }
         }
     }
-    for (; k < K; k++) { // the last K % 4
-        const float* bk = b + (size_t)k * ldb;
-        for (int m = 0; m < M; m++) {
-            axpy_f32(c + m * ldc, a[m * a_rs + k * a_cs], bk, N);
+    for (int r = 0; r < mr; r++) { // only the valid part of an edge block
+        for (int n = 0; n < nr; n++) {
+            c[r * ldc + n] += acc[r][n];
         }
     }
 }
 
-// c (M, N) += a (M, K) . b (K, N), split into independent tiles of c over the threads. Each tile
-// walks K in slices so its slice of b is reused from cache by every row of the tile.
-static void matmul_accumulate(float* c, size_t ldc, const float* a, size_t a_rs, size_t a_cs, const float* b,
-                              size_t ldb, int M, int K, int N) {
-    int tiles_m = (M + MATMUL_TILE_M - 1) / MATMUL_TILE_M;
-    int tiles_n = (N + MATMUL_TILE_N - 1) / MATMUL_TILE_N;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int tn = 0; tn < tiles_n; tn++) {
-        for (int tm = 0; tm < tiles_m; tm++) {
-            int m0 = tm * MATMUL_TILE_M, n0 = tn * MATMUL_TILE_N;
-            int mm = M - m0 < MATMUL_TILE_M ? M - m0 : MATMUL_TILE_M;
-            int nn = N - n0 < MATMUL_TILE_N ? N - n0 : MATMUL_TILE_N;
-            for (int k0 = 0; k0 < K; k0 += MATMUL_TILE_K) {
-                int kk = K - k0 < MATMUL_TILE_K ? K - k0 : MATMUL_TILE_K;
-                matmul_tile(c + (size_t)m0 * ldc + n0, ldc, a + m0 * a_rs + k0 * a_cs, a_rs, a_cs,
-                            b + (size_t)k0 * ldb + n0, ldb, mm, kk, nn);
+// c (M, N) += a (M, K) . b (K, N), where a[m][k] is at a[m*a_rs + k*a_cs] and b[k][n] at
+// b[k*b_rs + n*b_cs]. The output is cut into MC x NC tiles shared out over the threads; for each
+// depth slice a tile packs its chunk of a (MR rows at a time) and its panel of b (NR columns at a
+// time), padding edges with zeros so the kernel always computes full blocks.
+static void matmul_packed(float* c, size_t ldc, const float* a, size_t a_rs, size_t a_cs, const float* b,
+                          size_t b_rs, size_t b_cs, int M, int K, int N) {
+    int tiles_m = (M + MATMUL_MC - 1) / MATMUL_MC, tiles_n = (N + MATMUL_NC - 1) / MATMUL_NC;
+#pragma omp parallel
+    {
+        float* ap = (float*)malloc_check((size_t)MATMUL_MC * MATMUL_KC * sizeof(float)); // (MC/MR, KC, MR)
+        float* bp = (float*)malloc_check((size_t)MATMUL_KC * MATMUL_NC * sizeof(float)); // (NC/NR, KC, NR)
+#pragma omp for collapse(2) schedule(static)
+        for (int tn = 0; tn < tiles_n; tn++) {
+            for (int tm = 0; tm < tiles_m; tm++) {
+                int m0 = tm * MATMUL_MC, n0 = tn * MATMUL_NC;
+                int mc = M - m0 < MATMUL_MC ? M - m0 : MATMUL_MC;
+                int nc = N - n0 < MATMUL_NC ? N - n0 : MATMUL_NC;
+                for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
+                    int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
+                    for (int i = 0; i < mc; i += MATMUL_MR) {
+                        float* dst = ap + (size_t)i * kc;
+                        for (int k = 0; k < kc; k++) {
+                            for (int r = 0; r < MATMUL_MR; r++) {
+                                dst[k * MATMUL_MR + r] = i + r < mc ? a[(m0 + i + r) * a_rs + (k0 + k) * a_cs] : 0.0f;
+                            }
+                        }
+                    }
+                    for (int j = 0; j < nc; j += MATMUL_NR) {
+                        float* dst = bp + (size_t)j * kc;
+                        for (int k = 0; k < kc; k++) {
+                            for (int n = 0; n < MATMUL_NR; n++) {
+                                dst[k * MATMUL_NR + n] = j + n < nc ? b[(k0 + k) * b_rs + (n0 + j + n) * b_cs] : 0.0f;
+                            }
+                        }
+                    }
+                    for (int j = 0; j < nc; j += MATMUL_NR) { // a column strip of b stays in L1 ...
+                        for (int i = 0; i < mc; i += MATMUL_MR) { // ... while the row blocks of a pass by
+                            matmul_kernel(c + (size_t)(m0 + i) * ldc + n0 + j, ldc, ap + (size_t)i * kc,
+                                          bp + (size_t)j * kc, kc, mc - i < MATMUL_MR ? mc - i : MATMUL_MR,
+                                          nc - j < MATMUL_NR ? nc - j : MATMUL_NR);
+                        }
+                    }
+                }
             }
         }
+        free(ap);
+        free(bp);
     }
 }
 
-// out = inp . weight^T + bias. For a handful of rows (generation, one token at a time) each output
-// is one dot product and weight is read once. Otherwise the rows are cut into chunks, and for each
-// chunk and each block of MATMUL_TILE_N outputs the matching rows of weight are first transposed
-// into a small panel (K x N, so matmul_tile can stream along it); that copy is paid once per
-// chunk of rows, a small fraction of the multiply-adds it feeds.
-#define MATMUL_CHUNK_M 128
+// out = inp . weight^T + bias. With a handful of rows (generation, one token at a time) packing
+// would cost more than it saves: each output is then one dot product, and weight is read once.
 static void matmul_forward(float* out,          // (B, T, OC)
                            const float* inp,    // (B, T, C)
                            const float* weight, // (OC, C)
@@ -203,41 +232,13 @@ static void matmul_forward(float* out,          // (B, T, OC)
         }
         return;
     }
-    int chunks_m = (BT + MATMUL_CHUNK_M - 1) / MATMUL_CHUNK_M;
-    int tiles_n = (OC + MATMUL_TILE_N - 1) / MATMUL_TILE_N;
-#pragma omp parallel
-    {
-        float* panel = (float*)malloc_check((size_t)MATMUL_TILE_K * MATMUL_TILE_N * sizeof(float)); // (K, N)
-#pragma omp for collapse(2) schedule(static)
-        for (int tn = 0; tn < tiles_n; tn++) {
-            for (int cm = 0; cm < chunks_m; cm++) {
-                int m0 = cm * MATMUL_CHUNK_M, n0 = tn * MATMUL_TILE_N;
-                int mm = BT - m0 < MATMUL_CHUNK_M ? BT - m0 : MATMUL_CHUNK_M;
-                int nn = OC - n0 < MATMUL_TILE_N ? OC - n0 : MATMUL_TILE_N;
-                for (int i = 0; i < mm; i++) { // start from the bias
-                    float* o = out + (size_t)(m0 + i) * OC + n0;
-                    for (int n = 0; n < nn; n++) {
-                        o[n] = bias ? bias[n0 + n] : 0.0f;
-                    }
-                }
-                for (int k0 = 0; k0 < C; k0 += MATMUL_TILE_K) {
-                    int kk = C - k0 < MATMUL_TILE_K ? C - k0 : MATMUL_TILE_K;
-                    for (int n = 0; n < nn; n++) { // panel[k][n] = weight[n0 + n][k0 + k]
-                        const float* w = weight + (size_t)(n0 + n) * C + k0;
-                        for (int k = 0; k < kk; k++) {
-                            panel[(size_t)k * nn + n] = w[k];
-                        }
-                    }
-                    for (int i = 0; i < mm; i += MATMUL_TILE_M) {
-                        int rows = mm - i < MATMUL_TILE_M ? mm - i : MATMUL_TILE_M;
-                        matmul_tile(out + (size_t)(m0 + i) * OC + n0, OC, inp + (size_t)(m0 + i) * C + k0, C, 1,
-                                    panel, nn, rows, kk, nn);
-                    }
-                }
-            }
+    for (int i = 0; i < BT; i++) { // start from the bias, then add the product
+        float* o = out + (size_t)i * OC;
+        for (int j = 0; j < OC; j++) {
+            o[j] = bias ? bias[j] : 0.0f;
         }
-        free(panel);
     }
+    matmul_packed(out, OC, inp, C, 1, weight, 1, C, BT, C, OC);
 }
 
 // Backward of out = inp . weight^T + bias:
@@ -253,9 +254,9 @@ static void matmul_backward(float* dinp,         // (B, T, C)  +=, or NULL
                             const float* weight, // (OC, C)
                             int BT, int C, int OC) {
     if (dinp) {
-        matmul_accumulate(dinp, C, dout, OC, 1, weight, C, BT, OC, C);
+        matmul_packed(dinp, C, dout, OC, 1, weight, C, 1, BT, OC, C);
     }
-    matmul_accumulate(dweight, C, dout, 1, OC, inp, C, OC, BT, C);
+    matmul_packed(dweight, C, dout, 1, OC, inp, C, 1, OC, BT, C);
     if (dbias) {
 #pragma omp parallel for
         for (int o = 0; o < OC; o++) {
