@@ -187,6 +187,58 @@ static void test_optimizer_step(const Json* meta, const float* blob) {
     free(params), free(grads), free(m), free(v);
 }
 
+static const char* resume_path;
+static size_t resume_n;
+static void load_wrong_size(void* arg) {
+    Optimizer o = {0};
+    float* buf = (float*)calloc_check(2 * resume_n, sizeof(float));
+    optimizer_load(resume_path, &o, buf, buf + resume_n, resume_n);
+}
+
+// Resume: 10 steps, save, load into fresh buffers, 10 more steps: bit-identical to 20 straight steps.
+static void test_resume(const Json* meta, const float* blob) {
+    Qwen2Config c = fixture_config(meta);
+    size_t n = param_count(&c);
+    Optimizer o = {0}, o2;
+    o.adamw = (AdamWConfig){(float)jnum(meta, "beta1"), (float)jnum(meta, "beta2"), (float)jnum(meta, "eps"),
+                            (float)jnum(meta, "weight_decay")};
+    o.schedule = lr_schedule_make(LR_COSINE, (float)jnum(meta, "lr"), (int)jnum(meta, "warmup_steps"), 20);
+    o.max_grad_norm = (float)jnum(meta, "max_grad_norm");
+    o2 = o;
+    float *p1 = (float*)malloc_check(n * sizeof(float)), *p2 = (float*)malloc_check(n * sizeof(float));
+    float *m1 = (float*)calloc_check(n, sizeof(float)), *v1 = (float*)calloc_check(n, sizeof(float));
+    float *m2 = (float*)calloc_check(n, sizeof(float)), *v2 = (float*)calloc_check(n, sizeof(float));
+    float* g = (float*)malloc_check(n * sizeof(float));
+    memcpy(p1, blob + offset_of(meta, "init"), n * sizeof(float));
+    memcpy(p2, p1, n * sizeof(float));
+    char path[] = "/tmp/r1_test_optim_XXXXXX";
+    close(mkstemp(path));
+    for (int t = 1; t <= 20; t++) {
+        char key[32];
+        snprintf(key, sizeof(key), "grad_%d", t);
+        memcpy(g, blob + offset_of(meta, key), n * sizeof(float));
+        optimizer_step(&o, &c, p1, g, m1, v1, 1.0f);
+        if (t == 10) { // stop here and come back with fresh buffers (the weights travel in the checkpoint)
+            optimizer_save(path, &o, m1, v1, n);
+            memcpy(p2, p1, n * sizeof(float));
+            optimizer_load(path, &o2, m2, v2, n);
+        } else if (t > 10) {
+            memcpy(g, blob + offset_of(meta, key), n * sizeof(float));
+            optimizer_step(&o2, &c, p2, g, m2, v2, 1.0f);
+        }
+    }
+    check(o2.updates == 20 && memcmp(p1, p2, n * sizeof(float)) == 0 && memcmp(m1, m2, n * sizeof(float)) == 0 &&
+              memcmp(v1, v2, n * sizeof(float)) == 0,
+          "resume: save at step 10, load, 10 more steps = 20 straight steps, bit for bit");
+    char msg[512];
+    free(p1), free(p2), free(m1), free(v1), free(m2), free(v2), free(g);
+    resume_path = path;
+    resume_n = n + 1;
+    check(expect_fatal(load_wrong_size, NULL, "was it saved for a model of another size", msg, sizeof(msg)),
+          "optimizer state of another model size is refused: %s", msg);
+    remove(path);
+}
+
 // The non-finite guard: a NaN gradient or an infinite loss skips the update and is counted.
 static void test_nonfinite(void) {
     float g[5] = {0.5f, -1.0f, NAN, 2.0f, 0.25f};
@@ -251,6 +303,7 @@ int main(void) {
     test_decay_mask(meta);
     test_adamw(meta, blob, nblob);
     test_optimizer_step(meta, blob);
+    test_resume(meta, blob);
     test_nonfinite();
     test_schedules();
     char msg[512];

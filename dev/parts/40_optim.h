@@ -245,3 +245,49 @@ static int optimizer_step(Optimizer* o, const Qwen2Config* c, float* params, flo
     adamw_update_model(c, params, grads, m, v, o->updates, o->last_lr, &o->adamw);
     return 1;
 }
+
+// ----------------------------------------------------------------------------
+// optimizer state on disk, for resuming a run
+// Saved next to a checkpoint as a safetensors file: AdamW's moments over the flat parameter buffer
+// ("exp_avg" = m, "exp_avg_sq" = v, the names torch gives them) and the counters, so a resumed run
+// continues exactly where it stopped (same step count, same lr, same moments). The schedule and the
+// AdamW settings are not saved: they come from the command line again.
+
+static void optimizer_save(const char* path, const Optimizer* o, const float* m, const float* v, size_t n) {
+    int32_t counters[3] = {o->updates, o->consecutive_skips, o->total_skips};
+    SafetensorsTensor t[3] = {
+        {"exp_avg", "F32", 1, {n}, m},
+        {"exp_avg_sq", "F32", 1, {n}, v},
+        {"counters", "I32", 1, {3}, counters}, // updates, consecutive_skips, total_skips
+    };
+    safetensors_write(path, t, 3);
+}
+
+// Loads what optimizer_save wrote into o's counters and m, v (n floats each); the file must have been
+// saved for a model of the same size.
+static void optimizer_load(const char* path, Optimizer* o, float* m, float* v, size_t n) {
+    Safetensors st;
+    safetensors_open(&st, path);
+    const char* names[3] = {"exp_avg", "exp_avg_sq", "counters"};
+    size_t want[3] = {n, n, 3};
+    const SafetensorsEntry* e[3];
+    for (int i = 0; i < 3; i++) {
+        e[i] = safetensors_find(&st, names[i]);
+        if (e[i] == NULL) {
+            fatal("%s: no tensor \"%s\": not an r1 optimizer state file", path, names[i]);
+        }
+        if (safetensors_numel(e[i]) != want[i]) {
+            fatal("%s: \"%s\" holds %zu values, expected %zu: was it saved for a model of another size?", path,
+                  names[i], safetensors_numel(e[i]), want[i]);
+        }
+    }
+    int32_t counters[3];
+    safetensors_read_f32(&st, e[0], m);
+    safetensors_read_f32(&st, e[1], v);
+    safetensors_read_i32(&st, e[2], counters);
+    safetensors_close(&st);
+    if (counters[0] < 0 || counters[1] < 0 || counters[2] < 0) {
+        fatal("%s: negative step counters (%d, %d, %d): corrupt file", path, counters[0], counters[1], counters[2]);
+    }
+    o->updates = counters[0], o->consecutive_skips = counters[1], o->total_skips = counters[2];
+}
