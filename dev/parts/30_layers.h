@@ -169,13 +169,22 @@ static void matmul_kernel(float* c, size_t ldc, const float* ap, const float* bp
 // b[k*b_rs + n*b_cs]. The output is cut into MC x NC tiles shared out over the threads; for each
 // depth slice a tile packs its chunk of a (MR rows at a time) and its panel of b (NR columns at a
 // time), padding edges with zeros so the kernel always computes full blocks.
+// Each thread packs into its own scratch, allocated on first use and kept for the life of the
+// process (threadprivate: one copy per OpenMP thread), since a fresh 224 KiB malloc per call costs
+// page faults that small products notice.
+static float* matmul_scratch = NULL; // (MC * KC + KC * NC) floats
+#pragma omp threadprivate(matmul_scratch)
+
 static void matmul_packed(float* c, size_t ldc, const float* a, size_t a_rs, size_t a_cs, const float* b,
                           size_t b_rs, size_t b_cs, int M, int K, int N) {
     int tiles_m = (M + MATMUL_MC - 1) / MATMUL_MC, tiles_n = (N + MATMUL_NC - 1) / MATMUL_NC;
 #pragma omp parallel
     {
-        float* ap = (float*)malloc_check((size_t)MATMUL_MC * MATMUL_KC * sizeof(float)); // (MC/MR, KC, MR)
-        float* bp = (float*)malloc_check((size_t)MATMUL_KC * MATMUL_NC * sizeof(float)); // (NC/NR, KC, NR)
+        if (matmul_scratch == NULL) {
+            matmul_scratch = (float*)malloc_check((size_t)(MATMUL_MC + MATMUL_NC) * MATMUL_KC * sizeof(float));
+        }
+        float* ap = matmul_scratch;                            // (MC/MR, KC, MR)
+        float* bp = matmul_scratch + MATMUL_MC * MATMUL_KC;    // (NC/NR, KC, NR)
 #pragma omp for collapse(2) schedule(static)
         for (int tn = 0; tn < tiles_n; tn++) {
             for (int tm = 0; tm < tiles_m; tm++) {
@@ -210,8 +219,6 @@ static void matmul_packed(float* c, size_t ldc, const float* a, size_t a_rs, siz
                 }
             }
         }
-        free(ap);
-        free(bp);
     }
 }
 
@@ -357,8 +364,20 @@ static void attention_doc_starts(int* doc_start,    // (B, T)
     }
 }
 
-// out[t] = sum_{t2} softmax_t2(q[t] . k[t2] * HD^-0.5) v[t2], over t2 from doc_start[t] to t.
-// The probabilities are kept in att for the backward pass (zero outside the window).
+// Zeroes T rows of n floats that are ld apart (one head's slice of a (B, T, NH, HD) tensor).
+static void zero_rows(float* x, int T, int n, size_t ld) {
+    for (int t = 0; t < T; t++) {
+        memset(x + (size_t)t * ld, 0, (size_t)n * sizeof(float));
+    }
+}
+
+// For each (b, h): scores = q k^T (T x T), the softmax of each row t over its window [doc_start,
+// t] (the scores scaled by HD^-0.5 after the dot product, as transformers does; fp32, shifted by the
+// max so exp never overflows), and out = att v. Both products are matmul_packed calls reading one
+// head's columns through strides. They compute the whole T x T square, twice the causal work, but
+// at matmul speed; the probabilities outside the window are exactly 0. att is kept for backward.
+// The threads share out the (b, h) pairs; matmul_packed, called inside, then runs on one thread
+// (OpenMP does not nest parallel regions unless asked to).
 static void attention_forward(float* out,           // (B, T, NH, HD)
                               float* att,           // (B, NH, T, T)
                               const float* q,       // (B, T, NH, HD)
@@ -366,88 +385,93 @@ static void attention_forward(float* out,           // (B, T, NH, HD)
                               const float* v,       // (B, T, NKV, HD)
                               const int* doc_start, // (B, T)
                               int B, int T, int NH, int NKV, int HD) {
-    int group = NH / NKV;
+    size_t QD = (size_t)NH * HD, KVD = (size_t)NKV * HD, TT = (size_t)T * T;
     float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for collapse(3) schedule(dynamic, 16)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
+            int kvh = h / (NH / NKV);
+            const float* qh = q + (size_t)b * T * QD + (size_t)h * HD;    // (T, HD), rows QD apart
+            const float* kh = k + (size_t)b * T * KVD + (size_t)kvh * HD; // (T, HD), rows KVD apart
+            const float* vh = v + (size_t)b * T * KVD + (size_t)kvh * HD; // (T, HD), rows KVD apart
+            float* oh = out + (size_t)b * T * QD + (size_t)h * HD;        // (T, HD), rows QD apart
+            float* a = att + ((size_t)b * NH + h) * TT;                   // (T, T)
+            memset(a, 0, TT * sizeof(float));
+            matmul_packed(a, T, qh, QD, 1, kh, 1, KVD, T, HD, T); // a[t][t2] = q[t] . k[t2]
             for (int t = 0; t < T; t++) {
-                int kvh = h / group, t0 = doc_start[b * T + t];
-                const float* qt = q + (((size_t)b * T + t) * NH + h) * HD;
-                float* a = att + (((size_t)b * NH + h) * T + t) * T;
-                float maxval = -INFINITY;
-                for (int t2 = t0; t2 <= t; t2++) { // scores, as transformers: (q . k) * scale
-                    const float* kt2 = k + (((size_t)b * T + t2) * NKV + kvh) * HD;
-                    a[t2] = dot_f32(qt, kt2, HD) * scale;
-                    maxval = fmaxf(maxval, a[t2]);
-                }
-                float sum = 0.0f; // softmax in fp32, shifted by the max so exp never overflows
+                float* row = a + (size_t)t * T;
+                int t0 = doc_start[b * T + t];
+                float maxval = -INFINITY, sum = 0.0f;
                 for (int t2 = t0; t2 <= t; t2++) {
-                    a[t2] = expf(a[t2] - maxval);
-                    sum += a[t2];
+                    row[t2] *= scale;
+                    maxval = fmaxf(maxval, row[t2]);
                 }
-                float* o = out + (((size_t)b * T + t) * NH + h) * HD;
-                memset(o, 0, (size_t)HD * sizeof(float));
+                for (int t2 = t0; t2 <= t; t2++) {
+                    row[t2] = expf(row[t2] - maxval);
+                    sum += row[t2];
+                }
                 for (int t2 = 0; t2 < T; t2++) {
-                    if (t2 < t0 || t2 > t) {
-                        a[t2] = 0.0f;
-                        continue;
-                    }
-                    a[t2] /= sum;
-                    axpy_f32(o, a[t2], v + (((size_t)b * T + t2) * NKV + kvh) * HD, HD);
+                    row[t2] = (t2 < t0 || t2 > t) ? 0.0f : row[t2] / sum;
                 }
             }
+            zero_rows(oh, T, HD, QD);
+            matmul_packed(oh, QD, a, T, 1, vh, KVD, 1, T, T, HD); // out[t] = sum_t2 att[t][t2] v[t2]
         }
     }
 }
 
-// With p = att[t] and s the scaled scores:  dv[t2] += p[t2] dout[t];  dp[t2] = dout[t] . v[t2];
-// the softmax backward ds[t2] = p[t2] (dp[t2] - sum_j p[j] dp[j]); then dq[t] = scale sum ds k[t2]
-// and dk[t2] += scale ds q[t]. The heads of one kv group all add into the same dk and dv, so the
-// work is split over (b, kv head): no two threads ever write the same element.
-static void attention_backward(float* dq,           // (B, T, NH, HD)   =
-                               float* dk,           // (B, T, NKV, HD)  =
-                               float* dv,           // (B, T, NKV, HD)  =
-                               float* datt,         // (B, NH, T, T)    scratch
-                               const float* dout,   // (B, T, NH, HD)
-                               const float* q,      // (B, T, NH, HD)
-                               const float* k,      // (B, T, NKV, HD)
-                               const float* v,      // (B, T, NKV, HD)
-                               const float* att,    // (B, NH, T, T)
+// With P = att of one (b, h) and dO its output gradient:
+//     dV += P^T dO      dP = dO V^T      dS = P * (dP - rowsum(P * dP)) * scale   (softmax backward)
+//     dQ  = dS K        dK += dS^T Q
+// dk and dv are sums over the NH/NKV query heads that share a kv head, hence the +=. The threads
+// share out the (b, kv head) pairs and take the heads of a group one after the other, so no two
+// threads ever add into the same element. datt holds one (T, T) matrix per thread.
+static void attention_backward(float* dq,            // (B, T, NH, HD)   =
+                               float* dk,            // (B, T, NKV, HD)  =
+                               float* dv,            // (B, T, NKV, HD)  =
+                               float* datt,          // (threads, T, T)  scratch
+                               const float* dout,    // (B, T, NH, HD)
+                               const float* q,       // (B, T, NH, HD)
+                               const float* k,       // (B, T, NKV, HD)
+                               const float* v,       // (B, T, NKV, HD)
+                               const float* att,     // (B, NH, T, T)
                                const int* doc_start, // (B, T)
                                int B, int T, int NH, int NKV, int HD) {
-    int group = NH / NKV;
+    size_t QD = (size_t)NH * HD, KVD = (size_t)NKV * HD, TT = (size_t)T * T;
     float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for collapse(2)
+    int group = NH / NKV;
+    memset(dk, 0, (size_t)B * T * KVD * sizeof(float));
+    memset(dv, 0, (size_t)B * T * KVD * sizeof(float));
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (int b = 0; b < B; b++) {
         for (int kvh = 0; kvh < NKV; kvh++) {
-            for (int t = 0; t < T; t++) {
-                memset(dk + (((size_t)b * T + t) * NKV + kvh) * HD, 0, (size_t)HD * sizeof(float));
-                memset(dv + (((size_t)b * T + t) * NKV + kvh) * HD, 0, (size_t)HD * sizeof(float));
-            }
+#ifdef _OPENMP
+            float* ds = datt + (size_t)omp_get_thread_num() * TT; // (T, T) dP, then dS
+#else
+            float* ds = datt;
+#endif
+            size_t kvoff = (size_t)b * T * KVD + (size_t)kvh * HD; // k, v, dk, dv of this head: (T, HD), rows KVD apart
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+                size_t qoff = (size_t)b * T * QD + (size_t)h * HD; // q, dq, dout of this head: (T, HD), rows QD apart
+                const float* p = att + ((size_t)b * NH + h) * TT;  // (T, T)
+                matmul_packed(dv + kvoff, KVD, p, 1, T, dout + qoff, QD, 1, T, T, HD); // dV += P^T dO
+                memset(ds, 0, TT * sizeof(float));
+                matmul_packed(ds, T, dout + qoff, QD, 1, v + kvoff, 1, KVD, T, HD, T); // dP = dO V^T
                 for (int t = 0; t < T; t++) {
+                    const float* pt = p + (size_t)t * T;
+                    float* dst = ds + (size_t)t * T;
                     int t0 = doc_start[b * T + t];
-                    const float* p = att + (((size_t)b * NH + h) * T + t) * T;
-                    float* dp = datt + (((size_t)b * NH + h) * T + t) * T;
-                    const float* dot = dout + (((size_t)b * T + t) * NH + h) * HD;
-                    const float* qt = q + (((size_t)b * T + t) * NH + h) * HD;
-                    float* dqt = dq + (((size_t)b * T + t) * NH + h) * HD;
-                    float pdp = 0.0f; // sum_j p[j] dp[j]
+                    float pdp = 0.0f; // sum_j P[t][j] dP[t][j]
                     for (int t2 = t0; t2 <= t; t2++) {
-                        size_t kv = (((size_t)b * T + t2) * NKV + kvh) * HD;
-                        dp[t2] = dot_f32(dot, v + kv, HD);
-                        pdp += p[t2] * dp[t2];
-                        axpy_f32(dv + kv, p[t2], dot, HD);
+                        pdp += pt[t2] * dst[t2];
                     }
-                    memset(dqt, 0, (size_t)HD * sizeof(float));
-                    for (int t2 = t0; t2 <= t; t2++) {
-                        size_t kv = (((size_t)b * T + t2) * NKV + kvh) * HD;
-                        float ds = p[t2] * (dp[t2] - pdp) * scale;
-                        axpy_f32(dqt, ds, k + kv, HD);
-                        axpy_f32(dk + kv, ds, qt, HD);
+                    for (int t2 = 0; t2 < T; t2++) { // outside the window P = 0, so dS = 0 there
+                        dst[t2] = pt[t2] * (dst[t2] - pdp) * scale;
                     }
                 }
+                zero_rows(dq + qoff, T, HD, QD);
+                matmul_packed(dq + qoff, QD, ds, T, 1, k + kvoff, KVD, 1, T, T, HD); // dQ = dS K
+                matmul_packed(dk + kvoff, KVD, ds, 1, T, q + qoff, QD, 1, T, T, HD); // dK += dS^T Q
             }
         }
     }
@@ -591,7 +615,7 @@ typedef struct {
     float* dk;        // (B, T, NKV, HD)
     float* dv;        // (B, T, NKV, HD)
     float* datty;     // (B, T, NH, HD)
-    float* datt;      // (B, NH, T, T)      attention backward scratch
+    float* datt;      // (threads, T, T)    attention backward scratch, one head per thread at a time
     float* dgate;     // (B, T, I)
     float* dup;       // (B, T, I)
     float* dswiglu;   // (B, T, I)
@@ -609,9 +633,8 @@ typedef struct {
     float* acts_memory;
     GradActTensors grad_acts;
     float* grad_acts_memory;
-    size_t max_BT;   // the activation buffers hold max_BT tokens with rows up to max_T (0: none yet)
-    int max_T;
-    size_t max_BT_grad; // the same for grad_acts, by B * T * T (the attention scratch)
+    size_t acts_size, grad_acts_size; // floats allocated for acts and grad_acts (grown when a batch needs more)
+    size_t max_BT;   // tokens the per-token buffers below hold
     int B, T;        // the batch of the last forward pass
     int* inputs;     // (B, T) token ids of the last forward pass
     int* targets;    // (B, T) what each position predicts: labels shifted left by one, -100 = ignored
@@ -647,8 +670,12 @@ static size_t qwen2_point_acts(const Qwen2Config* c, ActivationTensors* a, float
 static size_t qwen2_point_grad_acts(const Qwen2Config* c, GradActTensors* g, float* memory, size_t BT, int T) {
     size_t C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
     size_t QD = (size_t)c->num_heads * c->head_dim, KVD = (size_t)c->num_kv_heads * c->head_dim;
+    size_t threads = 1;
+#ifdef _OPENMP
+    threads = (size_t)omp_get_max_threads();
+#endif
     size_t sizes[NUM_GRAD_ACT_TENSORS] = {BT * C, BT * C, BT * QD, BT * KVD, BT * KVD, BT * QD,
-                                          BT * c->num_heads * T, BT * I, BT * I, BT * I, BT * V};
+                                          threads * T * T, BT * I, BT * I, BT * I, BT * V};
     float** ptrs[NUM_GRAD_ACT_TENSORS] = {&g->dres, &g->dln,   &g->dq,  &g->dk,      &g->dv,     &g->datty,
                                           &g->datt, &g->dgate, &g->dup, &g->dswiglu, &g->dlogits};
     size_t total = 0;
@@ -719,20 +746,21 @@ static void qwen2_forward(Qwen2* m, const int* ids, const int* pos_ids, const in
                   i, V);
         }
     }
-    // (re)allocate the activations for this batch; the attention matrix grows with T^2, so a longer
-    // T with the same B*T also needs a new buffer
-    if ((size_t)BT > m->max_BT || T > m->max_T) {
-        size_t BTa = (size_t)BT > m->max_BT ? (size_t)BT : m->max_BT;
-        int Ta = T > m->max_T ? T : m->max_T;
+    // (re)allocate the activations when this batch needs more room than the last (the attention
+    // matrices grow with B * T * T, the rest with B * T)
+    size_t need = qwen2_point_acts(c, &m->acts, NULL, (size_t)BT, T);
+    if (need > m->acts_size) {
         free(m->acts_memory);
-        m->acts_memory = (float*)malloc_check(qwen2_point_acts(c, &m->acts, NULL, BTa, Ta) * sizeof(float));
+        m->acts_memory = (float*)malloc_check(need * sizeof(float));
+        m->acts_size = need;
+    }
+    if ((size_t)BT > m->max_BT) {
         free(m->inputs), free(m->targets), free(m->doc_start), free(m->dlogprobs);
-        m->inputs = (int*)malloc_check(BTa * sizeof(int));
-        m->targets = (int*)malloc_check(BTa * sizeof(int));
-        m->doc_start = (int*)malloc_check(BTa * sizeof(int));
-        m->dlogprobs = (float*)malloc_check(BTa * sizeof(float));
-        m->max_BT = BTa;
-        m->max_T = Ta;
+        m->inputs = (int*)malloc_check((size_t)BT * sizeof(int));
+        m->targets = (int*)malloc_check((size_t)BT * sizeof(int));
+        m->doc_start = (int*)malloc_check((size_t)BT * sizeof(int));
+        m->dlogprobs = (float*)malloc_check((size_t)BT * sizeof(float));
+        m->max_BT = (size_t)BT;
     }
     qwen2_point_acts(c, &m->acts, m->acts_memory, (size_t)BT, T); // tensors packed for this B, T
     m->B = B;
@@ -827,10 +855,11 @@ static void qwen2_backward_logprobs(Qwen2* m, const float* dlogprobs) {
     if (m->grads_memory == NULL) {
         m->grads_memory = param_point(c, &m->grads, NULL); // zeroed
     }
-    if ((size_t)BT * T > m->max_BT_grad) { // the scratch holds a (B, NH, T, T) matrix: size by BT * T
+    size_t need = qwen2_point_grad_acts(c, &m->grad_acts, NULL, BT, T);
+    if (need > m->grad_acts_size) {
         free(m->grad_acts_memory);
-        m->grad_acts_memory = (float*)malloc_check(qwen2_point_grad_acts(c, &m->grad_acts, NULL, BT, T) * sizeof(float));
-        m->max_BT_grad = (size_t)BT * T;
+        m->grad_acts_memory = (float*)malloc_check(need * sizeof(float));
+        m->grad_acts_size = need;
     }
     qwen2_point_grad_acts(c, &m->grad_acts, m->grad_acts_memory, BT, T);
     ParameterTensors p = m->params, g = m->grads;
