@@ -93,6 +93,11 @@ static int expect_fatal(void (*fn)(void*), void* arg, const char* expect, char* 
     if (pid == 0) {
         close(fd[0]);
         dup2(fd[1], 2);
+#ifdef _OPENMP
+        // libgomp's thread pool does not survive fork(): a child entering a parallel region with the
+        // parent's team size waits forever for threads that are not there. One thread runs inline.
+        omp_set_num_threads(1);
+#endif
         fn(arg);
         _exit(0); // fn returned: it accepted bad input
     }
