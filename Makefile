@@ -22,10 +22,16 @@ TEST_BINS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
 TOOL_BINS = $(patsubst %.c,%,$(wildcard dev/*.c data/*.c))
 CPU_BINS = $(patsubst %.c,%,$(wildcard eval.c)) $(TOOL_BINS) $(TEST_BINS)
 
-# CUDA programs, built only when nvcc is on the PATH.
+# The drivers generate.cu ⊂ train_sft.cu ⊂ train_grpo.cu. With nvcc they are built as CUDA programs
+# (which run the r1.h CPU path when the machine has no CUDA device); without nvcc the same files are
+# compiled as plain C, CPU path only, so ./train_grpo works on any machine.
 NVCC := $(shell command -v nvcc 2>/dev/null)
 CU_SRCS = $(wildcard generate.cu train_sft.cu train_grpo.cu)
 CU_BINS = $(patsubst %.cu,%,$(CU_SRCS))
+# sm_80 = A100/A800, sm_90 = H100/H200
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function
+NVCC_LDLIBS = -lcublas -lcublasLt -lm
 
 R1_DEPS = r1.h $(wildcard dev/parts/*.h)
 
@@ -34,11 +40,17 @@ all: cpu gpu
 
 cpu: $(CPU_BINS)
 
-gpu:
+gpu: $(CU_BINS)
 ifeq ($(NVCC),)
-	@echo "nvcc not found: skipping the CUDA programs ($(CU_BINS)); the CPU programs are built"
+	@echo "nvcc not found: $(CU_BINS) built as plain C (CPU path only); install the CUDA toolkit for the GPU path"
+endif
+
+ifeq ($(NVCC),)
+$(CU_BINS): %: %.cu $(R1_DEPS) $(CU_SRCS)
+	$(CC) $(CFLAGS) -x c -o $@ $< $(LDLIBS)
 else
-	@$(if $(CU_BINS),$(MAKE) --no-print-directory $(CU_BINS),true)
+$(CU_BINS): %: %.cu $(R1_DEPS) $(CU_SRCS)
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(NVCC_LDLIBS)
 endif
 
 tests/test_%: tests/test_%.c tests/test.h $(R1_DEPS)
