@@ -31,7 +31,7 @@ CU_BINS = $(patsubst %.cu,%,$(CU_SRCS))
 # sm_80 = A100/A800, sm_90 = H100/H200
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function
-NVCC_LDLIBS = -lcublas -lcublasLt -lm
+NVCC_LDLIBS = -lcublas -lcublasLt -lgomp -lm
 
 R1_DEPS = r1.h $(wildcard dev/parts/*.h)
 
