@@ -732,7 +732,7 @@ static SftDataset sft_load(const char* path, int skip_bad) {
     } else { // jsonl
         size_t line = 0;
         for (size_t at = 0; at < size;) {
-            char* nl = memchr(text + at, '\n', size - at);
+            char* nl = (char*)memchr(text + at, '\n', size - at);
             size_t end = nl ? (size_t)(nl - text) : size;
             line++;
             size_t k = at;
