@@ -462,7 +462,7 @@ static int tinyzero_extract(const char* s, size_t n, size_t* a, size_t* b) {
 // of the target. TinyZero scores the decoded prompt + response with special tokens, so pass the
 // prompt in ex->prompt and keep "<|endoftext|>" / "<|im_end|>" in the completion: a completion
 // ending "</answer>\n" then scores 0, because its last line holds no answer. That is TinyZero's
-// behaviour and we keep it (the model soon learns to stop on the answer line).
+// behaviour and we keep it.
 static float reward_countdown(const char* completion, const RewardExample* ex) {
     size_t np = ex->prompt ? strlen(ex->prompt) : 0, nc = strlen(completion), a, b;
     char* s = (char*)malloc_check(np + nc + 1);
@@ -1086,12 +1086,19 @@ static void grpo_loss_backward(float* dlogits, float* loss_out, const float* log
     if (cfg->beta != 0.0f && ref_logp == NULL) {
         fatal("grpo_loss_backward: beta = %g needs the reference model's log-probs (ref_logp is NULL)", cfg->beta);
     }
-    double loss = 0.0;
+    // rows are independent: one thread per row, the statistics summed by OpenMP's reduction
+    double loss = 0, n_tok = 0, kl = 0, entropy = 0, ratio = 0, clip_low = 0, clip_high = 0, clip_dual = 0;
+#pragma omp parallel for reduction(+ : loss, n_tok, kl, entropy, ratio, clip_low, clip_high, clip_dual)
     for (int i = 0; i < N; i++) {
         size_t row = (size_t)i * V;
+        GrpoStats s = {0};
         loss += grpo_token_backward(dlogits + row, logits + row, tokens[i], old_logp ? old_logp[i] : 0.0f,
                                     old_logp != NULL, ref_logp ? ref_logp[i] : 0.0f, adv[i], weight[i],
-                                    ent_weight ? ent_weight[i] : weight[i], V, cfg, stats);
+                                    ent_weight ? ent_weight[i] : weight[i], V, cfg, &s);
+        n_tok += s.tokens, kl += s.kl, entropy += s.entropy, ratio += s.ratio;
+        clip_low += s.clip_low, clip_high += s.clip_high, clip_dual += s.clip_dual;
     }
+    stats->tokens += n_tok, stats->kl += kl, stats->entropy += entropy, stats->ratio += ratio;
+    stats->clip_low += clip_low, stats->clip_high += clip_high, stats->clip_dual += clip_dual;
     *loss_out = (float)loss;
 }
