@@ -65,8 +65,9 @@ static void test_advantage_fixture(const Json* doc) {
         float* got = (float*)malloc_check(n * sizeof(float));
         int G = (int)json_num(k, "G");
         const char* s = json_get_string(k, "scale");
-        GrpoScale scale = strcmp(s, "group") == 0 ? GRPO_SCALE_GROUP : strcmp(s, "batch") == 0 ? GRPO_SCALE_BATCH
-                                                                                                : GRPO_SCALE_NONE;
+        GrpoScale scale = strcmp(s, "group") == 0   ? GRPO_SCALE_GROUP
+                          : strcmp(s, "batch") == 0 ? GRPO_SCALE_BATCH
+                                                    : GRPO_SCALE_NONE;
         grpo_advantages(got, r, (int)(n / G), G, scale, (float)json_num(k, "eps"));
         char name[128];
         snprintf(name, sizeof(name), "adv %s G=%d %s", json_get_string(k, "source"), G, s);
@@ -91,8 +92,10 @@ static GrpoConfig case_config(const Json* k) {
 }
 
 static GrpoAgg agg_of(const char* s) {
-    return strcmp(s, "grpo") == 0 ? GRPO_AGG_GRPO : strcmp(s, "bnpo") == 0 ? GRPO_AGG_BNPO
-                                                : strcmp(s, "dr_grpo") == 0 ? GRPO_AGG_DR_GRPO : GRPO_AGG_DAPO;
+    return strcmp(s, "grpo") == 0      ? GRPO_AGG_GRPO
+           : strcmp(s, "bnpo") == 0    ? GRPO_AGG_BNPO
+           : strcmp(s, "dr_grpo") == 0 ? GRPO_AGG_DR_GRPO
+                                       : GRPO_AGG_DAPO;
 }
 
 // One oracle case: weights from the mask, advantages per token, then the loss and its gradient.
@@ -105,7 +108,8 @@ static void run_loss_case(const Json* doc, const Json* k, const float* logits, c
     float* ref = json_floats(json_get(json_get(doc, "ref_logp"), temp), NULL);
     float* adv_b = json_floats(json_get(k, "adv"), NULL);
     float* want = json_floats(json_get(k, "dlogits"), NULL);
-    float *w = malloc_check(N * sizeof(float)), *we = malloc_check(N * sizeof(float)), *adv = malloc_check(N * sizeof(float));
+    float *w = malloc_check(N * sizeof(float)), *we = malloc_check(N * sizeof(float)),
+          *adv = malloc_check(N * sizeof(float));
     int ga = (int)json_num(k, "grad_accum");
     const char* ent_agg = json_get_string(k, "ent_agg");
     grpo_token_weights(w, mask, B, T, agg_of(json_get_string(k, "agg")), (int)json_num(k, "max_len"),
@@ -121,8 +125,8 @@ static void run_loss_case(const Json* doc, const Json* k, const float* logits, c
     }
     float loss;
     GrpoStats st = {0};
-    grpo_loss_backward(dlogits, &loss, logits, tokens, json_num(k, "use_old") ? old : NULL, ref, adv, w, we, N, V,
-                       &cfg, &st);
+    grpo_loss_backward(dlogits, &loss, logits, tokens, json_num(k, "use_old") ? old : NULL, ref, adv, w, we, N, V, &cfg,
+                       &st);
     double want_loss = json_num(k, "loss");
     double lerr = fabs(loss - want_loss) / fmax(fabs(want_loss), 1e-3);
     check(lerr < 1e-6, "loss  %-66s %.8f vs %.8f (rel %.1e)", json_get_string(k, "name"), loss, want_loss, lerr);
@@ -177,7 +181,9 @@ static double token_loss_ref(const double* u, int V, int y, double old, int has_
     if (c->dual_clip > 0 && A < 0) {
         pg = fmin(pg, -A * c->dual_clip);
     }
-    double x = logr - logp, kl = c->kl_type == GRPO_KL_K1 ? -x : c->kl_type == GRPO_KL_K2 ? 0.5 * x * x : exp(x) - x - 1;
+    double x = logr - logp, kl = c->kl_type == GRPO_KL_K1   ? -x
+                                 : c->kl_type == GRPO_KL_K2 ? 0.5 * x * x
+                                                            : exp(x) - x - 1;
     return w * (pg + c->beta * kl) - c->entropy_coef * we * H;
 }
 
@@ -221,8 +227,8 @@ static void test_finite_differences(void) {
             tested++;
         }
     }
-    check(tested > 12 && max_rel < 1e-5, "finite differences (double, h=1e-5) vs grpo_token_backward on %d tokens: max rel %.2e",
-          tested, max_rel);
+    check(tested > 12 && max_rel < 1e-5,
+          "finite differences (double, h=1e-5) vs grpo_token_backward on %d tokens: max rel %.2e", tested, max_rel);
 }
 
 // num_iterations = 1 (old = NULL): rho = 1, nothing clips, and with beta = 0 and the "grpo"

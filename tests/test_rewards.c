@@ -40,9 +40,12 @@ static int check_case(const Json* c, int* mismatches) {
     static const struct {
         const char* key;
         RewardFn fn;
-    } fns[] = {{"countdown", reward_countdown},         {"minir1_format", reward_minir1_format},
-               {"minir1_equation", reward_minir1_equation}, {"format", reward_format},
-               {"tag_count", reward_tag_count},         {"reasoning_steps", reward_reasoning_steps},
+    } fns[] = {{"countdown", reward_countdown},
+               {"minir1_format", reward_minir1_format},
+               {"minir1_equation", reward_minir1_equation},
+               {"format", reward_format},
+               {"tag_count", reward_tag_count},
+               {"reasoning_steps", reward_reasoning_steps},
                {"repetition", reward_repetition}};
     int ok = 1;
     for (size_t k = 0; k < sizeof(fns) / sizeof(fns[0]); k++) {
@@ -74,11 +77,12 @@ static void test_fixture_cases(const Json* doc) {
         bad += !check_case(&cases->items[i], mismatches);
         hang += json_get(&cases->items[i], "python") != NULL;
     }
-    static const char* names[8] = {"countdown (TinyZero)", "minir1_format", "minir1_equation", "format (open-r1)",
-                                   "tag_count", "reasoning_steps", "repetition", "cosine formula"};
+    static const char* names[8] = {"countdown (TinyZero)", "minir1_format", "minir1_equation",
+                                   "format (open-r1)",     "tag_count",     "reasoning_steps",
+                                   "repetition",           "cosine formula"};
     for (int k = 0; k < 8; k++) {
-        check(mismatches[k] == 0, "%-22s equals the Python reference on all %zu cases (%d differ)", names[k], cases->len,
-              mismatches[k]);
+        check(mismatches[k] == 0, "%-22s equals the Python reference on all %zu cases (%d differ)", names[k],
+              cases->len, mismatches[k]);
     }
     check(bad == 0, "all %zu reward cases agree (%d where Python hangs: r1 returns 'not evaluable')", cases->len, hang);
 }
@@ -129,8 +133,9 @@ static void test_bounded_time(void) {
         }
     }
     free(s);
-    check(worst_ms < MAX_MS, "every reward on every input (fixture + 256 KiB hostile ones) under %.0f ms: worst %.2f ms (%s)",
-          MAX_MS, worst_ms, worst_note[0] == '\n' ? "newline..." : worst_note);
+    check(worst_ms < MAX_MS,
+          "every reward on every input (fixture + 256 KiB hostile ones) under %.0f ms: worst %.2f ms (%s)", MAX_MS,
+          worst_ms, worst_note[0] == '\n' ? "newline..." : worst_note);
 }
 
 static void test_registry(void) {
@@ -147,7 +152,8 @@ static void test_registry(void) {
           "reward_total is the weighted sum of the functions (%.3f)", total);
     RewardSet acc = reward_parse("accuracy:2,countdown");
     float t2 = reward_total(&acc, c, &ex, per);
-    check(isnan(per[0]) && t2 == per[1], "a NaN reward (accuracy with no gold answer) is left out of the sum, as nansum");
+    check(isnan(per[0]) && t2 == per[1],
+          "a NaN reward (accuracy with no gold answer) is left out of the sum, as nansum");
 }
 
 // accuracy and cosine call the answer checker (math_verify); on the answer checker's fixture pairs
@@ -182,14 +188,18 @@ static void test_accuracy_rewards(void) {
     }
     free(text);
     check(pairs > 0 && consistent == pairs,
-          "accuracy and cosine rewards use math_verify's verdict on %d answer pairs (open-r1 agrees on %d)", pairs, agree);
+          "accuracy and cosine rewards use math_verify's verdict on %d answer pairs (open-r1 agrees on %d)", pairs,
+          agree);
 }
 
-static void bad_spec(void* arg) { reward_parse((const char*)arg); }
+static void bad_spec(void* arg) {
+    reward_parse((const char*)arg);
+}
 
 static void test_registry_errors(void) {
     char msg[512];
-    check(expect_fatal(bad_spec, "countdown,nope:1", "unknown reward 'nope'", msg, sizeof(msg)), "unknown reward: %s", msg);
+    check(expect_fatal(bad_spec, "countdown,nope:1", "unknown reward 'nope'", msg, sizeof(msg)), "unknown reward: %s",
+          msg);
     check(expect_fatal(bad_spec, "format:x", "bad weight", msg, sizeof(msg)), "bad weight: %s", msg);
     check(expect_fatal(bad_spec, "", "no reward function", msg, sizeof(msg)), "empty spec: %s", msg);
 }

@@ -1086,6 +1086,9 @@ static void grpo_loss_backward(float* dlogits, float* loss_out, const float* log
     if (cfg->beta != 0.0f && ref_logp == NULL) {
         fatal("grpo_loss_backward: beta = %g needs the reference model's log-probs (ref_logp is NULL)", cfg->beta);
     }
+    if (!(cfg->temperature > 0.0f)) {
+        fatal("grpo_loss_backward: temperature must be > 0 (got %g); use 1 for plain logits", cfg->temperature);
+    }
     // rows are independent: one thread per row, the statistics summed by OpenMP's reduction
     double loss = 0, n_tok = 0, kl = 0, entropy = 0, ratio = 0, clip_low = 0, clip_high = 0, clip_dual = 0;
 #pragma omp parallel for reduction(+ : loss, n_tok, kl, entropy, ratio, clip_low, clip_high, clip_dual)
