@@ -6,8 +6,7 @@ and prints both. Built and run by that script; by hand:
     gcc -O3 -march=native -std=c11 -fopenmp -o dev/bench/bench_model dev/bench/bench_model.c -lm
     OMP_NUM_THREADS=2 dev/bench/bench_model MODEL_DIR BATCH.safetensors [steps]
 
-Prints the loss (to compare with PyTorch's) and the best and median step time, and a per-stage
-breakdown of one step.
+Prints every timed step, the loss (to compare with PyTorch's), and the best and median step time.
 */
 #include "../../r1.h"
 
@@ -58,6 +57,11 @@ int main(int argc, char** argv) {
             fwd_total += t1 - t0;
         }
     }
+    printf("r1 step times");
+    for (int s = 1; s <= steps; s++) {
+        printf(" %.5f", times[s]);
+    }
+    printf("\n");
     qsort(times + 1, (size_t)steps, sizeof(double), cmp_double);
     printf("r1 loss %.6f\n", m.loss);
     printf("r1 step best %.4f s median %.4f s (forward %.4f s on average) over %d steps, %d threads\n", times[1],

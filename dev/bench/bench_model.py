@@ -14,7 +14,8 @@ import argparse, os, statistics, subprocess, sys, tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
-ap.add_argument("--steps", type=int, default=5)
+ap.add_argument("--steps", type=int, default=5, help="timed steps per round (after one warm-up step)")
+ap.add_argument("--rounds", type=int, default=3, help="r1 and PyTorch take turns this many times")
 ap.add_argument("--hidden", type=int, default=256)
 ap.add_argument("--heads", type=int, default=4)
 ap.add_argument("--kv-heads", type=int, default=2)
@@ -57,30 +58,39 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run(["gcc", "-O3", "-march=native", "-std=c11", "-fopenmp", "-o", exe,
                     os.path.join(root, "dev/bench/bench_model.c"), "-lm"], check=True)
 
-    # PyTorch: same step (zero grads, forward with labels, backward), first step is warm-up
-    times = []
-    for s in range(args.steps + 1):
-        t0 = time.perf_counter()
-        model.zero_grad(set_to_none=False)
-        out = model(input_ids=ids, position_ids=pos, labels=labels, use_cache=False)
-        out.loss.backward()
-        times.append(time.perf_counter() - t0)
-    torch_loss = out.loss.item()
-    tt = sorted(times[1:])
+    # The machine may be shared, so the two sides alternate for --rounds rounds and each keeps its
+    # best and median step over all rounds.
+    def torch_steps(n):
+        times = []
+        for s in range(n):
+            t0 = time.perf_counter()
+            model.zero_grad(set_to_none=False)
+            out = model(input_ids=ids, position_ids=pos, labels=labels, use_cache=False)
+            out.loss.backward()
+            times.append(time.perf_counter() - t0)
+        return times, out.loss.item()
 
-    r = subprocess.run([exe, model_dir, batch, str(args.steps)], capture_output=True, text=True,
-                       env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
-    if r.returncode != 0:
-        sys.exit("bench_model failed:\n" + r.stdout + r.stderr)
-    print(r.stdout, end="")
-    r1_best = float(r.stdout.split("step best ")[1].split()[0])
-    r1_median = float(r.stdout.split("median ")[1].split()[0])
+    torch_steps(1)  # warm-up
+    tt, rt = [], []
+    for round in range(args.rounds):
+        r = subprocess.run([exe, model_dir, batch, str(args.steps)], capture_output=True, text=True,
+                           env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
+        if r.returncode != 0:
+            sys.exit("bench_model failed:\n" + r.stdout + r.stderr)
+        r1_out = r.stdout
+        rt += [float(x) for x in r1_out.split("r1 step times ")[1].split("\n")[0].split()]
+        times, torch_loss = torch_steps(args.steps)
+        tt += times
+    print("".join(l + "\n" for l in r1_out.splitlines() if not l.startswith("r1 step")), end="")
+    tt.sort()
+    r1_best, r1_median = min(rt), statistics.median(rt)
 
 params = sum(p.numel() for p in model.parameters())
 print(f"model: hidden {args.hidden}, {args.layers} layers, heads {args.heads}/{args.kv_heads}, "
       f"intermediate {args.intermediate}, vocab {args.vocab} (tied), {params / 1e6:.2f}M params; "
       f"batch {B} x {T} tokens; {args.threads} threads; torch {torch.__version__} attn={args.attn}")
 print(f"torch loss {torch_loss:.6f}")
-print(f"torch step best {tt[0]:.4f} s median {statistics.median(tt):.4f} s over {args.steps} steps")
+print(f"r1    step best {r1_best:.4f} s, median {r1_median:.4f} s ({args.rounds} rounds x {args.steps} steps)")
+print(f"torch step best {tt[0]:.4f} s, median {statistics.median(tt):.4f} s ({args.rounds} rounds x {args.steps} steps)")
 print(f"speed of r1 relative to PyTorch (PyTorch time / r1 time): best {tt[0] / r1_best:.2f}, "
       f"median {statistics.median(tt) / r1_median:.2f}")
