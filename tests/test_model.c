@@ -6,9 +6,10 @@ tests/test_model.c: the Qwen2.5 layers of r1.h against Hugging Face transformers
 
 Each case is a tiny random Qwen2ForCausalLM saved by transformers (config.json + model.safetensors)
 and a fixture.safetensors written by dev/oracle/make_model_fixtures.py: the batch (input_ids,
-position_ids with packed documents, labels with -100), and PyTorch's logits, loss and the gradient
-of every parameter after loss.backward(). We check logits and loss within 1e-5 relative and every
-gradient within 1e-4 relative (||ours - theirs|| / ||theirs||).
+position_ids with packed documents, labels with -100), and PyTorch's logits, loss, per-token
+log-probs and the gradient of every parameter after loss.backward(). We check logits, log-probs and
+loss within 1e-5 relative and every gradient within 1e-4 relative (||ours - theirs|| / ||theirs||),
+through qwen2_backward and through qwen2_backward_from_dlogits (the entry point of other losses).
 
 Two checks need no oracle: matmul against a plain float64 triple loop on awkward sizes (every tile
 edge), and central finite differences of the loss in float64 arithmetic on the parameters with the
@@ -169,6 +170,10 @@ static void check_pair(const char* model_dir, const char* fixture_path, int fini
     qwen2_forward(&m, ids, pos, labels, B, T);
     snprintf(label, sizeof(label), "%s: logits (B=%d, T=%d, V=%d)", name, B, T, V);
     check_tensor(label, m.acts.logits, ref_logits, nlogits, TOL_LOGITS);
+    float* ref_logprobs = fixture_f32(&st, "logprobs", NULL);
+    snprintf(label, sizeof(label), "%s: per-token log-probs of the next label", name);
+    check_tensor(label, m.acts.logprobs, ref_logprobs, (size_t)B * T, TOL_LOGITS);
+    free(ref_logprobs);
     double loss_err = fabs((double)m.loss - ref_loss[0]) / fabs(ref_loss[0]);
     check(loss_err <= TOL_LOGITS, "%s: loss %.7f, transformers %.7f, rel %.3e (%d tokens counted)", name, m.loss,
           ref_loss[0], loss_err, m.num_targets);
@@ -215,6 +220,40 @@ static void check_pair(const char* model_dir, const char* fixture_path, int fini
         free(ref);
     }
     check(acc_err <= TOL_GRAD, "%s: a second backward adds the same gradients again (rel %.2e)", name, acc_err);
+
+    // the entry point of other losses (GRPO): a forward without labels, the loss's gradient written
+    // into qwen2_dlogits by the caller (here: cross-entropy's (softmax - onehot) / n, in double),
+    // then qwen2_backward_from_dlogits; it must give transformers' gradients too
+    qwen2_zero_grad(&m);
+    qwen2_forward(&m, ids, pos, NULL, B, T);
+    float* dlogits = qwen2_dlogits(&m);
+    int counted = 0;
+    for (int i = 0; i < B * T; i++) {
+        counted += (i % T) + 1 < T && labels[i + 1] != IGNORE_INDEX;
+    }
+    for (int i = 0; i < B * T; i++) {
+        int target = (i % T) + 1 < T ? labels[i + 1] : IGNORE_INDEX;
+        const float* x = m.acts.logits + (size_t)i * V;
+        double mx = -INFINITY, z = 0.0;
+        for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+        for (int j = 0; j < V; j++) z += exp((double)x[j] - mx);
+        for (int j = 0; j < V; j++) {
+            double p = exp((double)x[j] - mx) / z;
+            dlogits[(size_t)i * V + j] = target == IGNORE_INDEX ? 0.0f : (float)((p - (j == target)) / counted);
+        }
+    }
+    qwen2_backward_from_dlogits(&m);
+    double ext_err = 0.0;
+    for (int i = 0; i < n; i++) {
+        char key[128];
+        snprintf(key, sizeof(key), "grad.%s", grads[i].name);
+        float* ref = fixture_f32(&st, key, NULL);
+        double rel = rel_error(grads[i].data, ref, grads[i].numel, NULL);
+        ext_err = rel > ext_err ? rel : ext_err;
+        free(ref);
+    }
+    check(ext_err <= TOL_GRAD, "%s: forward without labels + dlogits from the caller + qwen2_backward_from_dlogits "
+          "gives the same gradients (worst rel %.2e)", name, ext_err);
     free(grads);
 
     if (finite_differences) {

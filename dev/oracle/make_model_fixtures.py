@@ -8,7 +8,8 @@ Hugging Face folder (config.json + model.safetensors), runs one forward pass wit
 position_ids and labels, calls loss.backward(), and writes next to the model
 
   fixture.safetensors   input_ids (I32 [B,T]), position_ids (I32 [B,T]), labels (I32 [B,T], -100 on
-                        some tokens), logits (F32 [B,T,V]), loss (F32 [1]) and grad.<HF name> (F32)
+                        some tokens), logits (F32 [B,T,V]), loss (F32 [1]), logprobs (F32 [B,T]: log p
+                        of the next label at each position, 0 where ignored) and grad.<HF name> (F32)
                         for every parameter (tied models have no lm_head.weight: its gradient is part
                         of grad.model.embed_tokens.weight, as in PyTorch)
 
@@ -111,13 +112,18 @@ def make_case(name, overrides, B, T, docs, seed):
         "labels": labels.to(torch.int32),
         "logits": out.logits.detach().float().contiguous(),
         "loss": out.loss.detach().float().reshape(1),
+        # per-token log p(next label): what GRPO uses; 0 where the label is -100 (or at the last position)
+        "logprobs": -torch.nn.functional.cross_entropy(
+            out.logits.detach().reshape(-1, V),
+            torch.cat([labels[:, 1:], torch.full((B, 1), -100)], dim=1).reshape(-1),
+            ignore_index=-100, reduction="none").reshape(B, T).float().contiguous(),
     }
     for pname, p in model.named_parameters():  # tied: lm_head.weight is embed_tokens.weight, listed once
         tensors["grad." + pname] = p.grad.detach().float().contiguous()
     save_file(tensors, os.path.join(d, "fixture.safetensors"), metadata={"format": "pt"})
     size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
     print(f"{name}: params {sum(p.numel() for p in model.parameters())}, loss {out.loss.item():.6f}, "
-          f"{len(tensors) - 5} gradients, {size / 1024:.0f} KiB")
+          f"{len(tensors) - 6} gradients, {size / 1024:.0f} KiB")
 
 
 def main():

@@ -913,28 +913,36 @@ static void qwen2_zero_grad(Qwen2* m) {
     }
 }
 
-// Backward from any gradient of the per-token log-probs of the last forward pass (dlogprobs,
-// (B, T)): the mean cross-entropy uses -1/n on each counted token (qwen2_backward); GRPO passes its
-// own per-token weights. Gradients are added (+=) into m->grads.
-static void qwen2_backward_logprobs(Qwen2* m, const float* dlogprobs) {
-    Qwen2Config* c = &m->config;
-    int B = m->B, T = m->T, BT = B * T;
-    int L = c->num_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    int NH = c->num_heads, NKV = c->num_kv_heads, HD = c->head_dim;
-    int QD = NH * HD, KVD = NKV * HD;
-    if (m->acts_memory == NULL || BT == 0) {
-        fatal("qwen2_backward: call qwen2_forward (with labels) first");
+// The gradient of the loss with respect to the logits of the last forward pass, (B, T, V): the
+// buffer a loss writes into before qwen2_backward_from_dlogits (allocated here on first use, with
+// the parameter gradients).
+static float* qwen2_dlogits(Qwen2* m) {
+    const Qwen2Config* c = &m->config;
+    if (m->acts_memory == NULL || m->B == 0) {
+        fatal("qwen2_backward: call qwen2_forward first");
     }
     if (m->grads_memory == NULL) {
         m->grads_memory = param_point(c, &m->grads, NULL); // zeroed
     }
-    size_t need = qwen2_point_grad_acts(c, &m->grad_acts, NULL, BT, T);
+    size_t need = qwen2_point_grad_acts(c, &m->grad_acts, NULL, (size_t)m->B * m->T, m->T);
     if (need > m->grad_acts_size) {
         free(m->grad_acts_memory);
         m->grad_acts_memory = (float*)malloc_check(need * sizeof(float));
         m->grad_acts_size = need;
     }
-    qwen2_point_grad_acts(c, &m->grad_acts, m->grad_acts_memory, BT, T);
+    qwen2_point_grad_acts(c, &m->grad_acts, m->grad_acts_memory, (size_t)m->B * m->T, m->T);
+    return m->grad_acts.dlogits;
+}
+
+// The backward pass, from the gradient of the logits in qwen2_dlogits(m) down to the embedding.
+// Gradients are added (+=) into m->grads.
+static void qwen2_backward_from_dlogits(Qwen2* m) {
+    Qwen2Config* c = &m->config;
+    int B = m->B, T = m->T, BT = B * T;
+    int L = c->num_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    int NH = c->num_heads, NKV = c->num_kv_heads, HD = c->head_dim;
+    int QD = NH * HD, KVD = NKV * HD;
+    qwen2_dlogits(m); // makes sure the buffers exist
     ParameterTensors p = m->params, g = m->grads;
     ActivationTensors a = m->acts;
     GradActTensors d = m->grad_acts;
@@ -942,7 +950,6 @@ static void qwen2_backward_logprobs(Qwen2* m, const float* dlogprobs) {
     float* sines = a.rope + (size_t)BT * (HD / 2);
 
     // LM head and final norm
-    logprobs_backward(d.dlogits, dlogprobs, a.logits, a.lse, m->targets, BT, V);
     memset(d.dln, 0, (size_t)BT * C * sizeof(float));
     matmul_backward(d.dln, g.lm_head, NULL, d.dlogits, a.lnf, p.lm_head, BT, C, V); // tied: g.lm_head == g.embed
     memset(d.dres, 0, (size_t)BT * C * sizeof(float));
@@ -981,6 +988,18 @@ static void qwen2_backward_logprobs(Qwen2* m, const float* dlogprobs) {
                          a.ln1_rstd + (size_t)l * BT, BT, C);
     }
     embedding_backward(g.embed, d.dres, m->inputs, BT, C);
+}
+
+// Backward from any gradient of the per-token log-probs of the last forward pass with labels
+// (dlogprobs, (B, T)): the mean cross-entropy uses -1/n on each counted token (qwen2_backward); a
+// trainer may pass its own per-token weights. Gradients are added (+=) into m->grads.
+static void qwen2_backward_logprobs(Qwen2* m, const float* dlogprobs) {
+    if (m->loss < 0.0f) {
+        fatal("qwen2_backward: the last qwen2_forward had no labels, so there is no loss to differentiate");
+    }
+    float* dlogits = qwen2_dlogits(m);
+    logprobs_backward(dlogits, dlogprobs, m->acts.logits, m->acts.lse, m->targets, m->B * m->T, m->config.vocab_size);
+    qwen2_backward_from_dlogits(m);
 }
 
 // Backward of the mean cross-entropy loss computed by the last qwen2_forward with labels.
