@@ -84,32 +84,24 @@ typedef struct Tokenizer {
 // to a printable code point: the printable Latin-1 bytes stand for themselves, the other 68 bytes
 // become U+0100.. in order (so ' ' is written 'Ġ' and '\n' is 'Ċ' in vocab.json).
 
+static int byte_is_printable(int b) {
+    return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+}
+
+// The unprintable bytes are 0..32, 127..160 and 173: they become U+0100..U+0120, U+0121..U+0142, U+0143.
 static uint32_t byte_to_unicode(int b) {
-    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
+    if (byte_is_printable(b)) {
         return (uint32_t)b;
     }
-    int n = 0; // rank of b among the unprintable bytes
-    for (int c = 0; c < b; c++) {
-        if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || (c >= 174 && c <= 255))) {
-            n++;
-        }
-    }
-    return 256 + (uint32_t)n;
+    return (uint32_t)(b <= 32 ? 256 + b : b <= 160 ? 256 + 33 + (b - 127) : 256 + 67);
 }
 
 static int unicode_to_byte(uint32_t cp) { // the inverse, -1 for a code point outside the alphabet
-    static int table[324];
-    static int ready = 0;
-    if (!ready) { // (filled once; the result is the same whichever thread does it first)
-        for (int i = 0; i < 324; i++) {
-            table[i] = -1;
-        }
-        for (int b = 0; b < 256; b++) {
-            table[byte_to_unicode(b)] = b;
-        }
-        ready = 1;
+    if (cp < 256) {
+        return byte_is_printable((int)cp) ? (int)cp : -1;
     }
-    return cp < 324 ? table[cp] : -1;
+    int n = (int)cp - 256;
+    return n <= 32 ? n : n <= 66 ? 127 + (n - 33) : n == 67 ? 173 : -1;
 }
 
 // Turns a vocab.json / merges.txt string (UTF-8 in the byte alphabet) into the raw bytes it stands
@@ -237,7 +229,7 @@ static void tokenizer_add_merge(Tokenizer* t, int a, int b, int merged) {
             }
         }
         free(old);
-        t->merge_pair = (int*)realloc_check(t->merge_pair, cap / 2 * 2 * sizeof(int));
+        t->merge_pair = (int*)realloc_check(t->merge_pair, cap * sizeof(int)); // cap/2 merges, 2 ids each
     }
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     MergeSlot* s = &t->merge_map[merge_slot(t, key)];
