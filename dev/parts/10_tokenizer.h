@@ -1150,7 +1150,9 @@ typedef struct {
 } ChatMessage;
 
 // Appends a message's text, cleaned (invalid UTF-8 replaced) and in NFC, so that the rendered text
-// needs no further normalization and token offsets point into it directly.
+// needs no further normalization and token offsets point into it directly. Normalizing each text
+// alone gives the same as normalizing the whole: texts are bounded by "\n" or by added tokens, and no
+// combining mark can join or reorder across a "\n" (a starter with no compositions).
 static void chat_append_text(ByteVec* v, const char* s) {
     size_t n = strlen(s), clean_len, nfc_len;
     char* clean = utf8_sanitize(s, n, &clean_len);
