@@ -1655,8 +1655,11 @@ static int ans_parse_matrix(Answer* ans, const char* s, size_t start, size_t n) 
         snprintf(open, sizeof(open), "\\begin{%s}", kinds[k]);
         snprintf(close, sizeof(close), "\\end{%s}", kinds[k]);
         size_t ol = strlen(open), cl = strlen(close), end = n;
-        if (end >= start + 7 && strncmp(s + end - 7, "^\\circ", 7) == 0) { // degrees are dropped
-            end -= 7;
+        while (end > start && ans_space(s[end - 1])) {
+            end--;
+        }
+        if (end >= start + 6 && strncmp(s + end - 6, "^\\circ", 6) == 0) { // degrees are dropped
+            end -= 6;
         }
         if (end < start + ol + cl || strncmp(s + start, open, ol) != 0 || strncmp(s + end - cl, close, cl) != 0) {
             continue;
