@@ -356,7 +356,7 @@ static void test_hostile(void) {
 }
 
 // Countdown cases follow TinyZero's rule as grpo.md section 4 states it (verl countdown.py), plus
-// our two documented differences: "**" and "//" are refused, a trailing newline is forgiven.
+// one documented difference: a trailing newline after the answer is forgiven.
 static void test_countdown(void) {
     int nums[] = {44, 19, 35};
     struct {
@@ -395,7 +395,7 @@ static void test_countdown(void) {
         deep[len++] = '(';
     }
     strcpy(deep + len, "8</answer>");
-    check(!countdown_correct(deep, nums2, 1, 8), "countdown_correct: 1,000 nested parentheses are refused (depth limit)");
+    check(!countdown_correct(deep, nums2, 1, 8), "countdown_correct: 1,000 nested parentheses are refused (as Python's parser)");
 }
 
 // pass@k against the definition 1 - C(n-c,k)/C(n,k) evaluated with lgamma (a different route).

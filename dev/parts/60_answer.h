@@ -2216,110 +2216,11 @@ static int math_verify_openr1(const char* completion, const char* gold) {
 }
 
 // ----------------------------------------------------------------------------
-// Countdown: the accuracy check
+// Countdown: the answer
 // TinyZero's Countdown task: reach the target with + - * / and parentheses, using each given
-// number exactly once. A completion is correct (grpo.md section 4, verl's countdown.py) when its
-// last <answer>...</answer> (on one line) holds an equation that uses exactly the given numbers,
-// has only digits, + - * / ( ) . and spaces, and evaluates to the target within 1e-5. This is the
-// accuracy check (1 or 0); the GRPO reward with its 0.1 for a well-formed wrong answer builds on it.
-// The evaluator is a small recursive-descent parser with a depth limit, never a general eval.
-// Unlike Python's eval it rejects "**" and "//" (Python would accept them: a TinyZero quirk).
-
-typedef struct {
-    const char* s;
-    size_t pos;
-    int depth, fail;
-} CdParser;
-
-static double cd_expr(CdParser* p);
-
-static void cd_space(CdParser* p) {
-    while (p->s[p->pos] == ' ' || p->s[p->pos] == '\t') {
-        p->pos++;
-    }
-}
-
-static double cd_primary(CdParser* p) {
-    cd_space(p);
-    char c = p->s[p->pos];
-    if (c == '(') {
-        p->pos++;
-        double v = cd_expr(p);
-        cd_space(p);
-        if (p->s[p->pos] != ')') {
-            p->fail = 1;
-        }
-        p->pos++;
-        return v;
-    }
-    if (c == '-' || c == '+') { // unary sign
-        p->pos++;
-        if (++p->depth > 64) {
-            p->fail = 1;
-            return 0;
-        }
-        double v = cd_primary(p);
-        p->depth--;
-        return c == '-' ? -v : v;
-    }
-    if (!isdigit((unsigned char)c) && c != '.') {
-        p->fail = 1;
-        return 0;
-    }
-    if (c == '0' && isdigit((unsigned char)p->s[p->pos + 1])) { // "05": a SyntaxError in Python
-        p->fail = 1;
-    }
-    char* end;
-    double v = strtod(p->s + p->pos, &end);
-    if (end == p->s + p->pos) {
-        p->fail = 1;
-    }
-    p->pos = (size_t)(end - p->s);
-    return v;
-}
-
-static double cd_term(CdParser* p) {
-    double v = cd_primary(p);
-    for (;;) {
-        cd_space(p);
-        char c = p->s[p->pos];
-        if ((c != '*' && c != '/') || p->fail) {
-            return v;
-        }
-        if (p->s[p->pos + 1] == c) { // "**" or "//"
-            p->fail = 1;
-            return v;
-        }
-        p->pos++;
-        double r = cd_primary(p);
-        if (c == '/' && r == 0) {
-            p->fail = 1; // ZeroDivisionError
-        }
-        v = c == '*' ? v * r : v / r;
-    }
-}
-
-static double cd_expr(CdParser* p) {
-    if (++p->depth > 64) {
-        p->fail = 1;
-        return 0;
-    }
-    double v = cd_term(p);
-    for (;;) {
-        cd_space(p);
-        char c = p->s[p->pos];
-        if ((c != '+' && c != '-') || p->fail) {
-            break;
-        }
-        p->pos++;
-        double r = cd_term(p);
-        v = c == '+' ? v + r : v - r;
-    }
-    p->depth--;
-    return v;
-}
-
-static int cd_compare_int(const void* a, const void* b) { return (*(const int*)a > *(const int*)b) - (*(const int*)a < *(const int*)b); }
+// number exactly once (grpo.md section 4, verl's countdown.py). Its answer is the last
+// <answer>...</answer> on the completion's last line; countdown_correct (with the rewards, which
+// own the safe arithmetic parser) scores it.
 
 // Writes the last <answer>...</answer> of the completion's last line (stripped) to out; 0 if there
 // is none. TinyZero reads only the last line; unlike it we drop trailing newlines first (TinyZero
@@ -2362,45 +2263,6 @@ static int countdown_answer(const char* text, char* out, size_t out_size) {
     memcpy(out, best, best_n);
     out[best_n] = '\0';
     return 1;
-}
-
-// 1 when the completion's equation uses exactly the numbers nums[0..n) and equals target.
-static int countdown_correct(const char* completion, const int* nums, int n, int target) {
-    char eq[1024];
-    if (n <= 0 || n > 64 || !countdown_answer(completion, eq, sizeof(eq))) {
-        return 0;
-    }
-    int used[64], want[64], k = 0;
-    for (const char* c = eq; *c;) {
-        if (!isdigit((unsigned char)*c) && !strchr("+-*/(). \t", *c)) {
-            return 0; // only digits, operators, parentheses, dots and spaces
-        }
-        if (isdigit((unsigned char)*c)) {
-            if (k == 64) {
-                return 0;
-            }
-            long v = 0;
-            for (; isdigit((unsigned char)*c); c++) {
-                v = v < 100000000 ? v * 10 + (*c - '0') : v;
-            }
-            used[k++] = (int)v;
-        } else {
-            c++;
-        }
-    }
-    if (k != n) {
-        return 0;
-    }
-    memcpy(want, nums, (size_t)n * sizeof(int));
-    qsort(used, (size_t)k, sizeof(int), cd_compare_int);
-    qsort(want, (size_t)n, sizeof(int), cd_compare_int);
-    if (memcmp(used, want, (size_t)n * sizeof(int)) != 0) {
-        return 0;
-    }
-    CdParser p = {eq, 0, 0, 0};
-    double v = cd_expr(&p);
-    cd_space(&p);
-    return !p.fail && eq[p.pos] == '\0' && isfinite(v) && fabs(v - target) < 1e-5;
 }
 
 // ----------------------------------------------------------------------------

@@ -481,6 +481,16 @@ static float reward_countdown(const char* completion, const RewardExample* ex) {
     return r;
 }
 
+// The Countdown accuracy eval.c reports: the completion alone (eval has no prompt), the answer
+// countdown_answer finds (which forgives a trailing newline), scored by the reward's own parser:
+// 1 exactly when the numbers are nums and the value is within 1e-5 of the target.
+static int countdown_correct(const char* completion, const int* nums, int n, int target) {
+    char eq[1024];
+    double v;
+    return countdown_answer(completion, eq, sizeof(eq)) && countdown_numbers_ok(eq, strlen(eq), nums, n) &&
+           countdown_eval(eq, strlen(eq), &v) && fabs(v - target) < 1e-5;
+}
+
 // Mini-R1's answer: the FIRST <answer>(.*?)</answer> of the whole completion (re.search), where
 // '.' does not match '\n', so an <answer> whose next </answer> lies past a line break is skipped.
 static int minir1_extract(const char* s, size_t n, size_t* a, size_t* b) {
