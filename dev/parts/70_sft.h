@@ -233,7 +233,7 @@ static void sft_tokens_split(const SftTokens* all, double frac, uint64_t seed, S
 // bytes. The header records what the tokens were made from (the source file's size and mtime, a
 // hash of the tokenizer, a hash of the template); when any of them changes the cache is rebuilt.
 //   header[0] magic 20261120, [1] version 1, [2..3] tokens, [4..5] documents, [6..7] source size,
-//   [8..9] source mtime, [10..11] tokenizer hash, [12..13] template hash, [14..15] rows skipped
+//   [8..9] source mtime (ns), [10..11] tokenizer hash, [12..13] template hash, [14..15] rows skipped
 
 #define SFT_CACHE_MAGIC 20261120
 #define SFT_CACHE_VERSION 1
@@ -273,7 +273,7 @@ static void sft_cache_key(const char* source, const Tokenizer* t, const char* tm
         fatal("cannot read data file '%s': %s", source, strerror(errno));
     }
     key[0] = (uint64_t)st.st_size;
-    key[1] = (uint64_t)st.st_mtime;
+    key[1] = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec; // ns: a same-second edit shows
     key[2] = tokenizer_hash(t);
     key[3] = hash_bytes(tmpl, strlen(tmpl));
 }
@@ -295,6 +295,11 @@ static int sft_cache_read(const char* path, const uint64_t key[4], SftTokens* d)
         return 0;
     }
     size_t n = (size_t)header_get64(h, 2), n_docs = (size_t)header_get64(h, 4);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || (uint64_t)st.st_size != 256 * 4 + (uint64_t)n * 5 || n_docs > n) {
+        fclose(f); // not the size its header promises: a damaged file, rebuilt
+        return 0;
+    }
     d->tokens = (uint32_t*)malloc_check(n * sizeof(uint32_t));
     d->flags = (uint8_t*)malloc_check(n);
     fread_check(d->tokens, sizeof(uint32_t), n, f, path);
@@ -304,14 +309,13 @@ static int sft_cache_read(const char* path, const uint64_t key[4], SftTokens* d)
     d->docs = (size_t*)malloc_check((n_docs + 1) * sizeof(size_t));
     for (size_t i = 0; i < n; i++) { // the document starts, from the flags
         if (d->flags[i] & SFT_DOC_START) {
-            if (d->n_docs == n_docs) {
-                fatal("%s: more documents than its header says: delete the file, it will be rebuilt", path);
-            }
-            d->docs[d->n_docs++] = i;
+            d->docs[d->n_docs < n_docs ? d->n_docs : n_docs] = i;
+            d->n_docs++;
         }
     }
     if (d->n_docs != n_docs || (n > 0 && !(d->flags[0] & SFT_DOC_START))) {
-        fatal("%s: corrupt token cache: delete the file, it will be rebuilt", path);
+        sft_tokens_free(d); // flags that disagree with the header: a damaged file, rebuilt
+        return 0;
     }
     d->docs[n_docs] = n;
     d->docs_cap = n_docs + 1;
@@ -578,19 +582,29 @@ typedef struct {
     FILE* metrics;      // metrics.jsonl, or NULL
 } SftTrainer;
 
-// One update: accum micro-batches of (B, T), each forward then backward, gradients summed, then
-// optimizer_step. Each counted token's log-prob gets the gradient -1/N, N = the loss tokens of the
-// whole step, so the gradient is that of the step's mean loss. Returns 1 if the update was applied.
-static int sft_step(SftTrainer* tr) {
+// The step's accum x B rows, from the loader, into tr->ids, pos, labels; returns the real tokens.
+static long long sft_fill_step(SftTrainer* tr) {
+    int rows = tr->opt->grad_accum * tr->opt->batch_size, T = tr->opt->seq_len;
+    long long real = 0;
+    for (int r = 0; r < rows; r++) {
+        size_t at = (size_t)r * T;
+        real += sft_loader_next_row(&tr->loader, tr->ids + at, tr->pos + at, tr->labels + at, 0);
+    }
+    return real;
+}
+
+// One update on the rows in tr->ids, pos, labels: accum micro-batches of (B, T), each forward then
+// backward, gradients summed, then optimizer_step. Each counted token's log-prob gets the gradient
+// -1/N, N = the loss tokens of the whole step, so the gradient is that of the step's mean loss.
+// Returns 1 if the update was applied (0: skipped as non-finite).
+static int sft_update(SftTrainer* tr) {
     Qwen2* m = tr->model;
     int B = tr->opt->batch_size, T = tr->opt->seq_len, A = tr->opt->grad_accum;
     size_t BT = (size_t)B * T;
-    long long real = 0, n_targets = 0;
-    for (int r = 0; r < A * B; r++) {
-        size_t at = (size_t)r * T;
-        real += sft_loader_next_row(&tr->loader, tr->ids + at, tr->pos + at, tr->labels + at, 0);
+    long long n_targets = 0;
+    for (size_t r = 0; r < (size_t)A * B; r++) {
         for (int t = 1; t < T; t++) { // labels[t] is predicted at t - 1: position 0's label never counts
-            n_targets += tr->labels[at + t] != IGNORE_INDEX;
+            n_targets += tr->labels[r * T + t] != IGNORE_INDEX;
         }
     }
     qwen2_zero_grad(m);
@@ -605,11 +619,17 @@ static int sft_step(SftTrainer* tr) {
         qwen2_backward_logprobs(m, tr->dlogprobs);
     }
     tr->loss = n_targets > 0 ? (float)(sum / (double)n_targets) : 0.0f;
-    tr->last_tokens = (int)real, tr->last_targets = (int)n_targets;
-    tr->tokens += real;
-    tr->step++;
+    tr->last_targets = (int)n_targets;
     return optimizer_step(&tr->optim, &m->config, m->params_memory, m->grads_memory, tr->adam_m, tr->adam_v,
                           tr->loss);
+}
+
+static int sft_step(SftTrainer* tr) {
+    long long real = sft_fill_step(tr);
+    tr->last_tokens = (int)real;
+    tr->tokens += real;
+    tr->step++;
+    return sft_update(tr);
 }
 
 // Mean loss over the held-out set's assistant tokens (its first max_rows rows when max_rows > 0), in
