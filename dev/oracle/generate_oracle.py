@@ -26,6 +26,12 @@ Writes tests/fixtures/generate/:
                  prompt, apply_chat_template), "tokens", "text" (decode with skip_special_tokens)}:
                  greedy generate with the folder's eos ids, through the chat template; the stop
                  cases use generate(stop_strings=..., tokenizer=...).
+  bytes_prompts.jsonl / bytes_expected.jsonl  for tests/e2e_generate.sh (no Python in CI): the chat
+                 cases without a stop string as ./generate's input ({"messages", "answer"}) and the
+                 exact lines ./generate --temperature 0 --repetition-penalty 1 --max-new-tokens 40 must
+                 write, transformers' text written with r1's JSON string escaping (json_write_string:
+                 backslash escapes for the quote, backslash, newline, CR and tab, other control
+                 characters as \\u00XX, everything else as UTF-8).
 """
 import json
 import os
@@ -196,6 +202,27 @@ def bytes_cases(d, model):
     return rows
 
 
+def c_json_string(text):
+    """A str as r1's json_write_string writes it (Python's json.dumps writes \\b and \\f differently)."""
+    out = []
+    for ch in text:
+        esc = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+        out.append(esc if esc else "\\u%04x" % ord(ch) if ord(ch) < 0x20 else ch)
+    return '"' + "".join(out) + '"'
+
+
+def write_e2e(rows):
+    rows = [r for r in rows if r["stop"] is None]
+    with open(os.path.join(OUT, "bytes_prompts.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(dict(messages=r["messages"], answer="5"), ensure_ascii=False) + "\n")
+    with open(os.path.join(OUT, "bytes_expected.jsonl"), "w", encoding="utf-8") as f:
+        for i, r in enumerate(rows):
+            finish = "stop" if r["tokens"][-1] in (258, 256) else "length"
+            f.write('{"idx": %d, "sample": 0, "completion": %s, "tokens": %d, "finish": "%s"}\n'
+                    % (i, c_json_string(r["text"]), len(r["tokens"]), finish))
+
+
 def write_jsonl(path, rows):
     with open(path, "w") as f:
         for r in rows:
@@ -210,7 +237,9 @@ def main():
     write_jsonl(os.path.join(OUT, "greedy.jsonl"), greedy_cases(rng))
     write_jsonl(os.path.join(OUT, "budget.jsonl"), budget_cases(rng))
     d, model = make_bytes_model(rng)
-    write_jsonl(os.path.join(OUT, "bytes_greedy.jsonl"), bytes_cases(d, model))
+    rows = bytes_cases(d, model)
+    write_jsonl(os.path.join(OUT, "bytes_greedy.jsonl"), rows)
+    write_e2e(rows)
 
 
 if __name__ == "__main__":
