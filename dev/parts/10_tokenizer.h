@@ -314,7 +314,7 @@ static void tokenizer_read_merges(Tokenizer* t, const TokenIndex* ix, const char
     char* text = read_file(path, &n);
     size_t line_no = 0;
     for (char* line = text; line < text + n;) {
-        char* end = memchr(line, '\n', (size_t)(text + n - line));
+        char* end = (char*)memchr(line, '\n', (size_t)(text + n - line));
         char* next = end ? end + 1 : text + n;
         end = end ? end : text + n;
         line_no++;

@@ -805,7 +805,7 @@ static RewardSet reward_parse(const char* spec) {
     for (const char* p = spec; *p;) {
         const char* end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char* colon = memchr(p, ':', len);
+        const char* colon = (const char*)memchr(p, ':', len);
         size_t nlen = colon ? (size_t)(colon - p) : len;
         const RewardSpec* s = reward_lookup(p, nlen);
         if (s == NULL) {
