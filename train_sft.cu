@@ -330,6 +330,8 @@ int main(int argc, char** argv) {
            c->num_kv_heads, c->vocab_size, model.num_parameters / 1e6);
     SftTokens train, eval;
     sft_load_data(&a, &tok, &train, &eval);
+    printf("data: the loss tokens' unigram entropy is %.3f nats (a model that only learned token frequencies); "
+           "ln(V) = %.3f (a uniform guess)\n", sft_unigram_entropy(&train, c->vocab_size), log((double)c->vocab_size));
     size_t longest, n_long = sft_count_long(&train, a.o.seq_len, &longest);
     if (n_long > 0) {
         fprintf(stderr, "r1: warning: %zu of %zu training documents are longer than --seq-len %d (the longest: %zu "

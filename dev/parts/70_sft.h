@@ -517,6 +517,25 @@ static size_t sft_count_long(const SftTokens* data, int T, size_t* longest) {
     return count;
 }
 
+// The entropy (nats) of the loss tokens' unigram distribution: the loss of a model that learned
+// nothing but how often each token occurs. A trained model must go well below it (it has to use the
+// context); ln(V) is the loss of a uniform guess, about where a random init starts.
+static double sft_unigram_entropy(const SftTokens* d, int vocab) {
+    double* count = (double*)calloc_check((size_t)vocab, sizeof(double));
+    double total = 0.0, h = 0.0;
+    for (size_t i = 0; i < d->n; i++) {
+        if ((d->flags[i] & SFT_LOSS) && d->tokens[i] < (uint32_t)vocab) {
+            count[d->tokens[i]] += 1.0;
+            total += 1.0;
+        }
+    }
+    for (int v = 0; v < vocab; v++) {
+        h -= count[v] > 0 ? count[v] / total * log(count[v] / total) : 0.0;
+    }
+    free(count);
+    return h;
+}
+
 // --- options -----------------------------------------------------------------------------
 
 typedef struct {
