@@ -334,7 +334,7 @@ static void gen_write(const GenArgs* a, const Completion* out, int n_prompts) {
         for (int k = 0; k < a->n; k++) {
             const Completion* c = &out[(size_t)i * a->n + k];
             fprintf(f, "{\"idx\": %d, \"sample\": %d, \"completion\": ", i, k);
-            json_write_string(f, c->text, strlen(c->text));
+            json_write_string(f, c->text, c->text_len);
             fprintf(f, ", \"tokens\": %d, \"finish\": \"%s\"", c->n_tokens, c->finish == FINISH_STOP ? "stop" : "length");
             if (a->ids) {
                 fprintf(f, ", \"ids\": [");

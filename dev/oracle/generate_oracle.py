@@ -123,13 +123,18 @@ def budget_cases(rng):
     for name in ["tied_gqa2_hd16", "untied_mha2_hd16"]:
         model = load(name)
         V = model.config.vocab_size
-        for case in range(3):
+        for case in range(5):
             prompt = torch.randint(0, V, (6,), generator=rng).tolist()
             free, _ = greedy(model, prompt, 40, None)
+            first = next((j for j in range(3, 20) if free[j] not in free[:j]), 3)  # a token's first appearance
             if case == 0:  # a one-token end of thinking that the model produces early
                 think_end, min_think, max_think = [free[3]], 12, 0
             elif case == 1:  # a two-token one
                 think_end, min_think, max_think = free[4:6], 10, 0
+            elif case == 2:  # the bound: `first` thinking tokens before the end, min_think one more: forced
+                think_end, min_think, max_think = [free[first]], first + 1, 0
+            elif case == 3:  # ... and min_think exactly `first`: accepted
+                think_end, min_think, max_think = [free[first]], first, 0
             else:  # never produced: forced at max_think
                 think_end = [i for i in range(V - 1, -1, -1) if i not in free][:2]
                 min_think, max_think = 0, 9
@@ -191,12 +196,27 @@ def bytes_cases(d, model):
         for stop in [None, "stop"]:
             max_new = 40
             tokens, margin = greedy(model, ids, max_new, [258, 256])
-            if stop == "stop":  # a stop string: a piece of the free run's text, 2 characters from its 12th
-                text = tok.decode(tokens, skip_special_tokens=True)
-                if len(text) < 16:
+            if stop == "stop":
+                # A stop string: two printable ASCII bytes that the free run produces as two consecutive
+                # tokens, and whose first occurrence in the decoded text is there. (r1, like vLLM, matches
+                # stop strings on the decoded text, special tokens skipped; transformers' StopStringCriteria
+                # matches on the tokens' strings, so the cases where the two differ, a special token
+                # between the two bytes or a stop string inside a special token's name, are not used.)
+                stop = None
+                for j in range(4, len(tokens) - 1):
+                    a, b = tokens[j], tokens[j + 1]
+                    if not (33 <= a < 127 and 33 <= b < 127):
+                        continue
+                    cand = chr(a) + chr(b)
+                    text = tok.decode(tokens, skip_special_tokens=True)
+                    if text.find(cand) == len(tok.decode(tokens[:j], skip_special_tokens=True)) and \
+                            cand not in "".join(tok.convert_ids_to_tokens(tokens[:j + 2]))[:-2]:
+                        stop = [cand]
+                        break
+                if stop is None:
                     continue
-                stop = [text[12:14]]
                 tokens, margin = greedy(model, ids, max_new, [258, 256], tok=tok, stop=stop)
+                assert len(tokens) == j + 2, "transformers stopped elsewhere"  # (it ends on the stop string)
             rows.append(dict(messages=msgs, max_new_tokens=max_new, stop=stop, ids=list(ids), tokens=tokens,
                              text=tok.decode(tokens, skip_special_tokens=True), margin=margin))
     return rows
@@ -233,10 +253,9 @@ def write_jsonl(path, rows):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    rng = torch.Generator().manual_seed(2024)
-    write_jsonl(os.path.join(OUT, "greedy.jsonl"), greedy_cases(rng))
-    write_jsonl(os.path.join(OUT, "budget.jsonl"), budget_cases(rng))
-    d, model = make_bytes_model(rng)
+    write_jsonl(os.path.join(OUT, "greedy.jsonl"), greedy_cases(torch.Generator().manual_seed(2024)))
+    write_jsonl(os.path.join(OUT, "budget.jsonl"), budget_cases(torch.Generator().manual_seed(2025)))
+    d, model = make_bytes_model(torch.Generator().manual_seed(2026))
     rows = bytes_cases(d, model)
     write_jsonl(os.path.join(OUT, "bytes_greedy.jsonl"), rows)
     write_e2e(rows)

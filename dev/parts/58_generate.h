@@ -252,7 +252,8 @@ typedef struct Completion {
                      // 0 for the tokens that budget forcing put in
     int n_tokens;
     char* text;      // the decoded text (special tokens skipped, invalid UTF-8 replaced by U+FFFD, as
-                     // transformers' decode), cut at the stop string; NULL without a tokenizer
+                     // transformers' decode), cut at the stop string; NUL-terminated; NULL without a tokenizer
+    size_t text_len; // its length in bytes (a completion may contain the byte 0, a token of its own)
     int finish;      // FINISH_STOP or FINISH_LENGTH
 } Completion;
 
@@ -484,6 +485,7 @@ static void generate_finish(const GenerateConfig* g, const Tokenizer* tok, const
     memcpy(c->tokens, s->ids + s->n_prompt, (size_t)n * sizeof(int));
     memcpy(c->logprobs, s->logprobs + s->n_prompt, (size_t)n * sizeof(float));
     c->text = NULL;
+    c->text_len = 0;
     if (tok == NULL) {
         return;
     }
@@ -507,6 +509,7 @@ static void generate_finish(const GenerateConfig* g, const Tokenizer* tok, const
         text = clean;
     }
     c->text = text;
+    c->text_len = clean ? clean_len : len;
 }
 
 static void completion_free(Completion* c) {
