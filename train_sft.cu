@@ -12,11 +12,7 @@ the r1.h CPU path everywhere (and says so). Built with gcc -x c it is plain C.
 #ifndef R1_NO_GENERATE_MAIN
 #define R1_NO_GENERATE_MAIN // generate.cu's main is not ours
 #endif
-#if __has_include("generate.cu")
 #include "generate.cu"
-#else
-#include "r1.h"
-#endif
 #ifndef SFT_LOSS // until r1.h lists dev/parts/70_sft.h
 #include "dev/parts/70_sft.h"
 #endif
@@ -76,7 +72,8 @@ static void sft_usage(FILE* f) {
             "  --clip C             gradient clipping to global norm C, 0 = off (default %g)\n"
             "  --steps N            updates in the run (default: from --epochs)\n"
             "  --epochs E           passes over the data when --steps is not given (default %g)\n"
-            "  --stop-at N          stop after step N as if interrupted (the schedule still spans --steps)\n"
+            "  --stop-at N          stop after step N, with a checkpoint (the schedule still spans --steps):\n"
+            "                       a run in sessions, continued with --resume\n"
             "  --max-bad-steps N    stop after N non-finite steps in a row (default %d)\n"
             "  --seed S             data order and the tiny model's initial weights (default %llu)\n"
             "  --threads N          CPU threads (default: OMP_NUM_THREADS or all cores)\n"
@@ -335,7 +332,8 @@ int main(int argc, char** argv) {
     size_t longest, n_long = sft_count_long(&train, a.o.seq_len, &longest);
     if (n_long > 0) {
         fprintf(stderr, "r1: warning: %zu of %zu training documents are longer than --seq-len %d (the longest: %zu "
-                        "tokens): they are truncated\n", n_long, train.n_docs, a.o.seq_len, longest);
+                        "tokens): they are truncated, %zu of them to nothing but prompt (raise --seq-len)\n", n_long,
+                train.n_docs, a.o.seq_len, longest, sft_count_no_loss(&train, a.o.seq_len));
     }
     char* latest = NULL;
     if (a.resume && a.o.resume_from == NULL) {

@@ -536,6 +536,20 @@ static double sft_unigram_entropy(const SftTokens* d, int vocab) {
     return h;
 }
 
+// Documents with no loss token within their first T tokens: truncation leaves them nothing to learn.
+static size_t sft_count_no_loss(const SftTokens* data, int T) {
+    size_t count = 0;
+    for (size_t i = 0; i < data->n_docs; i++) {
+        size_t a = data->docs[i], b = data->docs[i + 1] < a + (size_t)T ? data->docs[i + 1] : a + (size_t)T;
+        int any = 0;
+        for (size_t j = a + 1; j < b && !any; j++) { // the first token is never predicted
+            any = (data->flags[j] & SFT_LOSS) != 0;
+        }
+        count += !any;
+    }
+    return count;
+}
+
 // --- options -----------------------------------------------------------------------------
 
 typedef struct {
@@ -551,7 +565,7 @@ typedef struct {
     float beta1, beta2, eps;
     int max_steps;          // updates in the run (the schedule's length); 0 = from epochs
     double epochs;          // used when max_steps is 0
-    int stop_at;            // stop after this step as if interrupted (no final checkpoint); 0 = never
+    int stop_at;            // stop after this step (with a checkpoint), the schedule unchanged; 0 = never
     int eval_every;         // held-out loss every N steps (and at the end); 0 = only at the end
     int eval_rows;          // rows of the held-out set each evaluation uses (0 = all)
     int save_every;         // checkpoint every N steps (and at the end); 0 = only at the end
@@ -1181,7 +1195,7 @@ static SftResult sft_train(Qwen2* m, const Tokenizer* tok, const SftTokens* trai
         if (o->log_every > 0 && (tr.step % o->log_every == 0 || last || evaluated)) {
             sft_progress(&tr, dt, (wall_time() - t_start) / steps_here, evaluated);
         }
-        if (o->out_dir && ((o->save_every > 0 && tr.step % o->save_every == 0) || last)) {
+        if (o->out_dir && ((o->save_every > 0 && tr.step % o->save_every == 0) || last || tr.step == stop)) {
             sft_checkpoint_save(&tr);
         }
     }
