@@ -20,7 +20,7 @@ if ./generate --model $M --prompts $P --out "$T/greedy.jsonl" --temperature 0 --
         --max-new-tokens 40 2>"$T/err" && cmp -s "$T/greedy.jsonl" tests/fixtures/generate/bytes_expected.jsonl; then
     ok "generate greedy through the chat template = transformers' generate (text, tokens, finish), $(wc -l <"$T/greedy.jsonl") prompts"
 else
-    fail "generate greedy differs from tests/fixtures/generate/bytes_expected.jsonl: $(head -c 300 "$T/err")"
+    fail "generate greedy differs from tests/fixtures/generate/bytes_expected.jsonl: $(tail -1 "$T/err" | head -c 300)"
     diff "$T/greedy.jsonl" tests/fixtures/generate/bytes_expected.jsonl | head -5
 fi
 if grep -q "tokens/s" "$T/err"; then ok "tokens/s printed at the end"; else fail "no tokens/s line on stderr"; fi
@@ -81,7 +81,7 @@ expect_error() { # name, expected substring, command...
     if "$@" >/dev/null 2>"$T/err"; then
         fail "$name: accepted"
     elif grep -q -- "$want" "$T/err"; then
-        ok "$name: $(head -c 200 "$T/err")"
+        ok "$name: $(grep -m1 "error" "$T/err" | head -c 200)"
     else
         fail "$name: expected '$want', got: $(head -c 300 "$T/err")"
     fi
