@@ -51,7 +51,8 @@ static void gen_usage(FILE* f) {
             "                          \"question\", or Countdown's \"nums\" + \"target\" with --preset)\n"
             "  --out FILE              completions jsonl: {\"idx\", \"sample\", \"completion\", \"tokens\", \"finish\"}\n"
             "  -n N                    samples per prompt (default 1)\n"
-            "  --interactive           read prompts from stdin, one per line, and stream the answers\n"
+            "  --interactive           read prompts from stdin, one per line (each a new conversation), and stream\n"
+            "                          the answers\n"
             "prompt:\n"
             "  --chat / --no-chat      chat template on or off (default: on when the tokenizer has one)\n"
             "  --system TEXT           system prompt (default: the preset's, else the model's default)\n"
@@ -156,6 +157,9 @@ static GenArgs gen_parse_args(int argc, char** argv) {
     }
     if (!a.interactive && (!a.prompts || !a.out)) {
         fatal("give --prompts FILE.jsonl and --out FILE.jsonl, or --interactive (see ./generate --help)");
+    }
+    if (a.chat == 0 && a.system) {
+        fatal("--system needs the chat template (drop --no-chat)");
     }
     if (a.preset && !prompt_preset(a.preset)) {
         fatal("unknown --preset '%s' (boxed, r1, openr1, countdown)", a.preset);

@@ -242,8 +242,9 @@ typedef struct {
     uint64_t seed;           // sample k of prompt i draws from its own stream, seeded by (seed, i, k)
     int eos_ids[GEN_MAX_IDS]; // generation ends on any of these (the token is kept in the completion)
     int n_eos;
-    const char* stop[GEN_MAX_STOP]; // generation ends once the completion's text contains one of these
-    int n_stop;
+    const char* stop[GEN_MAX_STOP]; // generation ends once the completion's text contains one of these:
+    int n_stop;                     // matched on the decoded text, special tokens skipped, as vLLM does
+                                    // (transformers' stop_strings match the tokens' strings instead)
     int strip_stop; // 0 (default): the text keeps the stop string (rewards look for "</answer>"); 1: it
                     // is cut off, as vLLM's include_stop_str_in_output=False. Text after it is always cut.
     // budget forcing (s1, Muennighoff et al. 2025), on token ids; off when both are 0
@@ -254,8 +255,9 @@ typedef struct {
     int slots;       // sequences generated at once (0: min(8, number of completions))
     int step_tokens; // most tokens in one step of the model (long prompts are fed in pieces); 0: 512
     int max_len;     // context: prompt + completion (0: the model's max_position_embeddings)
-    // optional callbacks: each token appended to completion (prompt i, sample k), for streaming; and
-    // each finished completion, for progress
+    // optional callbacks: each token appended to completion (prompt i, sample k), for streaming (with
+    // budget forcing, the first tokens of a "</think>" that is then taken back have already been
+    // streamed); and each finished completion, for progress
     void (*on_token)(void* user, int prompt, int sample, int token);
     void (*on_done)(void* user, int prompt, int sample, const struct Completion* c);
     void* user;
