@@ -74,6 +74,25 @@ else
     fail "--interactive: $(head -c 300 "$T/err")"
 fi
 
+# stop strings and budget forcing through the flags. The oracle's stop case for the 4th prompt
+# (bytes_greedy.jsonl: stop "20" -> 9 tokens, text ending in "20"); --max-think 5 puts "</think>" in
+# after 5 tokens (the byte-level tokenizer spells it in 8 byte tokens).
+sed -n 4p $P >"$T/p4.jsonl"
+./generate --model $M --prompts "$T/p4.jsonl" --out "$T/stop.jsonl" --temperature 0 --repetition-penalty 1 \
+    --max-new-tokens 40 --stop 20 2>/dev/null
+if grep -q '20", "tokens": 9, "finish": "stop"}$' "$T/stop.jsonl"; then
+    ok "--stop 20: stops where transformers' stop_strings does (9 tokens), text ends with the stop string"
+else
+    fail "--stop 20: $(cat "$T/stop.jsonl")"
+fi
+./generate --model $M --prompts "$T/p4.jsonl" --out "$T/think.jsonl" --temperature 0 --repetition-penalty 1 \
+    --max-new-tokens 40 --max-think 5 --ids 2>/dev/null
+if grep -q '"ids": \[[0-9]*, [0-9]*, [0-9]*, [0-9]*, [0-9]*, 60, 47, 116, 104, 105, 110, 107, 62' "$T/think.jsonl"; then
+    ok "--max-think 5: \"</think>\" forced after 5 tokens"
+else
+    fail "--max-think 5: $(cut -c1-300 "$T/think.jsonl")"
+fi
+
 # bad input: one clear line each
 expect_error() { # name, expected substring, command...
     local name=$1 want=$2
