@@ -585,6 +585,9 @@ static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const 
     if (total <= 0) {
         return;
     }
+    if (cfg->max_new_tokens < 1) {
+        fatal("generate: max_new_tokens is %d; it must be at least 1", cfg->max_new_tokens);
+    }
     int context = cfg->max_len > 0 ? cfg->max_len : c->max_position_embeddings, longest = 0;
     for (int i = 0; i < n_prompts; i++) {
         if (prompt_lens[i] < 1) {
