@@ -10,6 +10,7 @@
 #include "dev/parts/40_optim.h"
 #include "dev/parts/50_data.h"
 #include "dev/parts/55_sample.h"
+#include "dev/parts/58_generate.h"
 #include "dev/parts/60_answer.h"
 #include "dev/parts/65_grpo.h"
 #include "dev/parts/90_unicode.h"
