@@ -23,7 +23,7 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 TMP=$(mktemp -d /tmp/r1_e2e_sft.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-ARGS="--steps 60 --batch 1 --seq-len 1024 --countdown 500 --countdown-eval 8 --log-every 20 --keep 0"
+ARGS="--steps 60 --batch 1 --seq-len 1024 --countdown 500 --countdown-eval 8 --trace-lines 6 --log-every 20 --keep 0"
 
 # --- 1. learning (run A, uninterrupted) ---
 start=$(date +%s)
