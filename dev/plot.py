@@ -105,9 +105,10 @@ def main():
                     continue
                 name = key if len(runs) == 1 else "%s %s" % (label, key)
                 sparse = len(xs) < 0.5 * len(rows)  # e.g. eval_loss every N steps: show the points
-                line, = ax.plot(xs, ys, "o-" if sparse else "-", ms=3, lw=1, alpha=0.5 if args.smooth else 1,
+                line, = ax.plot(xs, ys, "o-" if sparse else "-", ms=3, lw=1,
+                                alpha=0.5 if args.smooth and key != "lr" else 1,
                                 label=name)
-                if args.smooth > 1 and not sparse:
+                if args.smooth > 1 and not sparse and key != "lr":  # a schedule is smooth already
                     ax.plot(xs, moving_average(ys, args.smooth), "-", lw=1.8, color=line.get_color(),
                             label=name + " (avg %d)" % args.smooth)
         ax.set_title(" / ".join(panel))
