@@ -10,7 +10,9 @@ r1.h's math_verify (Math-Verify as open-r1 uses it, see r1.h's answer checker); 
 TinyZero rule (countdown_correct). It prints pass@1 (the mean over samples), maj@k (majority vote
 over a problem's answers), pass@k (Chen et al.'s unbiased estimator), the format rate (an answer was
 found), the mean completion length and the fraction cut at the length limit, and writes one line per
-problem with --out. It does not generate: --model is reserved for when r1.h can (see --help).
+problem with --out. With --model DIR it first generates the completions itself through the r1.h CPU
+path (greedy by default; meant for small models, porting and tests: ./generate is the full tool)
+and writes them to --completions.
 */
 #include "r1.h"
 
@@ -44,6 +46,9 @@ typedef struct {
     const char* model;
     long print_prompt;
     int k;
+    int n_samples, max_new_tokens, limit; // --model: samples per problem, length, first N problems
+    float temperature;
+    uint64_t seed;
 } Args;
 
 static void usage(FILE* f) {
@@ -68,8 +73,13 @@ static void usage(FILE* f) {
             "  --print-prompt IDX    print the prompt of problem IDX (system and user text) and exit\n"
             "  --preset NAME         prompt preset for --print-prompt: boxed | r1 | openr1 | countdown\n"
             "                          (default: countdown for --bench countdown, boxed otherwise)\n"
-            "  --model DIR           generate the completions here with r1.h (not yet available: generation\n"
-            "                          lands with the GRPO CPU issue; use ./generate and --completions)\n"
+            "  --model DIR           first generate the completions with the r1.h CPU path (chat template and the\n"
+            "                          preset's prompt) and write them to --completions (default completions.jsonl)\n"
+            "  -n N                  with --model: samples per problem (default 1)\n"
+            "  --temperature T       with --model: 0 = greedy (default 0)\n"
+            "  --max-new-tokens N    with --model: completion length limit (default 512)\n"
+            "  --limit N             with --model: only the first N problems (default all)\n"
+            "  --seed S              with --model: sampling seed (default 1)\n"
             "  -h, --help            this text\n"
             "\n"
             "Metrics: pass@1 = mean accuracy over all samples; maj@k = accuracy of the most common answer among\n"
@@ -84,6 +94,9 @@ static Args parse_args(int argc, char** argv) {
     a.problem_field = "problem";
     a.answer_field = "answer";
     a.print_prompt = -1;
+    a.n_samples = 1;
+    a.max_new_tokens = 512;
+    a.seed = 1;
     for (int i = 1; i < argc; i++) {
         const char* f = argv[i];
         if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) {
@@ -102,6 +115,11 @@ static Args parse_args(int argc, char** argv) {
         else if (strcmp(f, "--answer-field") == 0) a.answer_field = v;
         else if (strcmp(f, "--preset") == 0) a.preset = v;
         else if (strcmp(f, "--model") == 0) a.model = v;
+        else if (strcmp(f, "-n") == 0) a.n_samples = atoi(v);
+        else if (strcmp(f, "--temperature") == 0) a.temperature = (float)atof(v);
+        else if (strcmp(f, "--max-new-tokens") == 0) a.max_new_tokens = atoi(v);
+        else if (strcmp(f, "--limit") == 0) a.limit = atoi(v);
+        else if (strcmp(f, "--seed") == 0) a.seed = strtoull(v, NULL, 10);
         else if (strcmp(f, "--print-prompt") == 0) {
             char* end;
             a.print_prompt = strtol(v, &end, 10);
@@ -126,9 +144,11 @@ static Args parse_args(int argc, char** argv) {
     if (!a.bench || !known) {
         fatal("--bench must be one of gsm8k, math500, aime24, amc23, countdown, jsonl (got %s)", a.bench ? a.bench : "none");
     }
-    if (a.model) {
-        fatal("--model is not yet available: generation lands with the GRPO CPU issue; generate with ./generate "
-              "and pass the file with --completions");
+    if (a.model && (a.n_samples < 1 || a.max_new_tokens < 1 || a.limit < 0 || a.temperature < 0)) {
+        fatal("with --model: -n and --max-new-tokens must be at least 1, --limit and --temperature not negative");
+    }
+    if (a.model && !a.completions) {
+        a.completions = "completions.jsonl";
     }
     if (!a.data) {
         fatal("--data FILE is required (the benchmark's problems and answers)");
@@ -486,6 +506,80 @@ static void print_prompt(const Args* a, const ProblemList* pl) {
     free(user);
 }
 
+// ----------------------------------------------------------------------------
+// --model: generating the completions here
+// Each problem becomes a chat prompt from the benchmark's preset (as --print-prompt shows), the r1.h
+// engine (generate_batch: KV cache, continuous batching) writes n samples of it, and the rows go to
+// --completions in ./generate's format, so the scoring below reads them like any other file.
+
+static int* eval_prompt_ids(const Args* a, const Tokenizer* tok, const Problem* p, int* n) {
+    const char* name = a->preset ? a->preset : prompt_preset_for_bench(a->bench);
+    const PromptPreset* pp = prompt_preset(name);
+    if (pp == NULL) {
+        fatal("unknown --preset '%s' (boxed, r1, openr1, countdown)", name);
+    }
+    char target[32];
+    snprintf(target, sizeof(target), "%d", p->target);
+    const char* keys[] = {"problem", "nums", "target"};
+    const char* values[] = {p->problem, p->problem, target};
+    char* user = prompt_fill(pp->user, keys, values, 3);
+    ChatMessage msg = {"user", user};
+    int* ids = NULL;
+    *n = chat_encode(tok, &msg, 1, pp->system, 1, 0, &ids, NULL);
+    free(user);
+    return ids;
+}
+
+static void generate_completions(const Args* a, const ProblemList* pl) {
+    Qwen2 m;
+    Tokenizer tok;
+    qwen2_load(&m, a->model);
+    tokenizer_load(&tok, a->model);
+    GenerateConfig g;
+    generate_config_default(&g);
+    generation_config_load(a->model, &g); // eos ids and the folder's defaults, then our flags
+    g.sampling.temperature = a->temperature;
+    g.max_new_tokens = a->max_new_tokens;
+    g.seed = a->seed;
+    if (tok.im_end_id >= 0 && tok.im_end_id < m.config.vocab_size) {
+        generate_add_eos(&g, tok.im_end_id); // the end of the assistant's turn
+    }
+    if (tok.eos_id >= 0 && tok.eos_id < m.config.vocab_size) {
+        generate_add_eos(&g, tok.eos_id);
+    }
+    int n = a->limit && (size_t)a->limit < pl->n ? a->limit : (int)pl->n;
+    int** prompts = (int**)malloc_check((size_t)n * sizeof(int*));
+    int* lens = (int*)malloc_check((size_t)n * sizeof(int));
+    for (int i = 0; i < n; i++) {
+        prompts[i] = eval_prompt_ids(a, &tok, &pl->p[i], &lens[i]);
+    }
+    size_t total = (size_t)n * a->n_samples;
+    Completion* out = (Completion*)calloc_check(total, sizeof(Completion));
+    double t0 = wall_time();
+    generate_batch(&m, &tok, prompts, lens, n, a->n_samples, &g, out);
+    double dt = wall_time() - t0;
+    char* tmp;
+    FILE* f = atomic_open(a->completions, &tmp);
+    size_t tokens = 0;
+    for (size_t j = 0; j < total; j++) {
+        fprintf(f, "{\"idx\": %zu, \"sample\": %zu, \"completion\": ", j / a->n_samples, j % a->n_samples);
+        json_write_string(f, out[j].text, out[j].text_len);
+        fprintf(f, ", \"tokens\": %d, \"finish\": \"%s\"}\n", out[j].n_tokens,
+                out[j].finish == FINISH_LENGTH ? "length" : "stop");
+        tokens += (size_t)out[j].n_tokens;
+        completion_free(&out[j]);
+    }
+    atomic_commit(f, tmp, a->completions);
+    fprintf(stderr, "generated %zu completions (%zu tokens) in %.1f s, %.1f tokens/s, written to %s\n", total, tokens,
+            dt, tokens / (dt > 0 ? dt : 1e-9), a->completions);
+    for (int i = 0; i < n; i++) {
+        free(prompts[i]);
+    }
+    free(prompts), free(lens), free(out);
+    tokenizer_free(&tok);
+    qwen2_free(&m);
+}
+
 int main(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     ProblemList pl = {&a, NULL, 0, 0};
@@ -496,6 +590,9 @@ int main(int argc, char** argv) {
     if (a.print_prompt >= 0) {
         print_prompt(&a, &pl);
         return 0;
+    }
+    if (a.model) {
+        generate_completions(&a, &pl);
     }
     Samples* per = (Samples*)calloc_check(pl.n, sizeof(Samples));
     Scoring sc = {&a, &pl, per, 0};

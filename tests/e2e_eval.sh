@@ -128,7 +128,7 @@ expect_error "missing completion" "no_completion.jsonl:1: missing \"completion\"
 expect_error "idx not in the benchmark" "bad_idx.jsonl:1: idx 30 is not a problem" ./eval --bench aime24 --data "$data" --completions "$tmp/bad_idx.jsonl"
 expect_error "empty completions file" "empty.jsonl: no completions" ./eval --bench aime24 --data "$data" --completions "$tmp/empty.jsonl"
 expect_error "data row without an answer" "no_answer_data.jsonl:1: missing field \"answer\"" ./eval --bench math500 --data "$tmp/no_answer_data.jsonl" --completions "$tmp/empty.jsonl"
-expect_error "--model (not yet available)" "not yet available" ./eval --bench aime24 --data "$data" --model some/dir
+expect_error "--model folder missing" "some/dir/config.json" ./eval --bench aime24 --data "$data" --model some/dir --completions "$tmp/gen.jsonl"
 expect_error "unknown bench" "--bench must be one of" ./eval --bench mmlu --data "$data" --completions "$tmp/empty.jsonl"
 
 # --print-prompt shows a preset filled with a problem.
