@@ -332,8 +332,10 @@ static void prepare_out(void* arg) { // checks the output folder as sft_train do
     sft_prepare_out(&o);
 }
 
-// A tiny SFT run into out, to have real checkpoints: 4 steps, one every 2.
-static void tiny_run(const char* out, int hidden, int stop_at, const char* resume_from) {
+// A tiny SFT run into out, to have real checkpoints: 4 steps, one every 2. Returns the final weights
+// (malloc'd) when want_weights; poison puts a NaN into the weights first.
+static float* tiny_run_ex(const char* out, int hidden, int stop_at, const char* resume_from, int want_weights,
+                          int poison) {
     Tokenizer tok;
     tokenizer_init_bytes(&tok);
     Qwen2Config c;
@@ -342,6 +344,9 @@ static void tiny_run(const char* out, int hidden, int stop_at, const char* resum
     Qwen2 m;
     qwen2_build(&m, &c);
     model_init_random(&c, &m.params, 1);
+    if (poison) {
+        m.params.wq[3] = NAN;
+    }
     SftDataset ds;
     memset(&ds, 0, sizeof(ds));
     CountdownConfig cc = countdown_config_default();
@@ -353,9 +358,24 @@ static void tiny_run(const char* out, int hidden, int stop_at, const char* resum
     sft_options_default(&o);
     o.batch_size = 1, o.seq_len = 512, o.max_steps = 4, o.save_every = 2, o.keep = 0, o.log_every = 0;
     o.lr = 1e-3f, o.out_dir = out, o.stop_at = stop_at, o.resume_from = resume_from;
+    o.max_bad_steps = 3; // (4 steps: a diverging run must stop before the end)
     sft_train(&m, &tok, &d, NULL, &o);
+    float* w = NULL;
+    if (want_weights) {
+        w = (float*)malloc_check(m.num_parameters * sizeof(float));
+        memcpy(w, m.params_memory, m.num_parameters * sizeof(float));
+    }
     sft_tokens_free(&d), sft_free(&ds);
     qwen2_free(&m), tokenizer_free(&tok);
+    return w;
+}
+
+static void tiny_run(const char* out, int hidden, int stop_at, const char* resume_from) {
+    tiny_run_ex(out, hidden, stop_at, resume_from, 0, 0);
+}
+
+static void diverging_run(void* arg) {
+    tiny_run_ex((const char*)arg, 32, 0, NULL, 0, 1);
 }
 
 static void resume_other_model(void* arg) {
@@ -406,6 +426,27 @@ static void test_checkpoints(void) {
     sft_checkpoint_prune(out, 1, 4);
     check(dir_exists(p4) && !dir_exists(p2), "keep 1 deletes all but the newest");
     free(p4), free(p2), free(out);
+
+    // in-process resume: 4 steps straight = 2 steps, stop, resume for 2 more (bit for bit)
+    char* r1 = path_join(tmpdir, "straight");
+    char* r2 = path_join(tmpdir, "stopped");
+    float* w1 = tiny_run_ex(r1, 32, 0, NULL, 1, 0);
+    tiny_run(r2, 32, 2, NULL);
+    char* ck2 = path_join(r2, "checkpoint-2");
+    float* w2 = tiny_run_ex(r2, 32, 0, ck2, 1, 0);
+    Tokenizer tk;
+    tokenizer_init_bytes(&tk);
+    Qwen2Config cc;
+    config_tiny(&cc, &tk);
+    cc.hidden_size = 32, cc.head_dim = 32 / cc.num_heads, cc.intermediate_size = 64, cc.num_layers = 1;
+    check(memcmp(w1, w2, param_count(&cc) * sizeof(float)) == 0,
+          "stopped at step 2 and resumed: the weights after step 4 equal the straight run's, bit for bit");
+    tokenizer_free(&tk);
+    free(w1), free(w2), free(r1), free(r2), free(ck2);
+    char* dv = path_join(tmpdir, "diverged");
+    int stopped = expect_fatal(diverging_run, dv, "non-finite loss or gradient: the run diverged", msg, sizeof(msg));
+    check(stopped, "a run whose every step is NaN stops after max_bad_steps: %s", strrchr(msg, '\n') ? strrchr(msg, '\n') + 1 : msg);
+    free(dv);
 
     char* bad = path_join(tmpdir, "bad.jsonl");
     write_text(bad, "{\"prompt\": \"a\", \"answer\": \"b\"}\n{\"prompt\": \"a\", \"answer\": \n");
