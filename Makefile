@@ -9,11 +9,15 @@ endif
 CFLAGS ?= -O3 -march=native -std=c11 -Wall -Wextra -Wno-unused-function -Wno-unused-parameter
 LDLIBS = -lm
 
-# OpenMP when the compiler has it (NO_OMP=1 turns it off).
+# OpenMP when the compiler has it (NO_OMP=1 turns it off: the pragmas are then ignored).
 ifeq ($(NO_OMP),)
   ifeq ($(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo yes),yes)
     CFLAGS += -fopenmp
+  else
+    CFLAGS += -Wno-unknown-pragmas
   endif
+else
+  CFLAGS += -Wno-unknown-pragmas
 endif
 
 # CPU programs: the tools, the eval binary and every tests/test_*.c.
