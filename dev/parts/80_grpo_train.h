@@ -65,6 +65,7 @@ typedef struct {
     int eval_n;            // held-out Countdown problems (greedy)
     int stop_at;           // stop after this step as if interrupted (a checkpoint is written); 0: never
     int quiet;             // no progress line
+    int show;              // print this many completions of each step (and of each evaluation)
 } GrpoOptions;
 
 // TRL's GRPOConfig defaults (v0.19 and later; grpo.md §3), Countdown with the short prompt.
@@ -278,6 +279,7 @@ typedef struct {
     int* correct;        // (n) the answer is right (countdown_correct / math_verify)
     int Lmax, Tmax;      // longest completion; longest prompt + completion
     float* mask;         // (n, Lmax) 1 on the tokens that enter the loss
+    float* weight;       // (n, Lmax) the aggregation's weight x mask, over the whole batch (grpo_token_weights)
     float* old_logp;     // (n, Lmax) num_iterations > 1: the sampling policy's log-probs; else NULL
     float* ref_logp;     // (n, Lmax) beta > 0: the reference model's log-probs; else NULL
 } GrpoBatch;
@@ -290,7 +292,7 @@ static void grpo_batch_free(GrpoBatch* b) {
         completion_free(&b->comp[i]);
     }
     free(b->prompts), free(b->comp), free(b->reward), free(b->per_fn), free(b->adv), free(b->correct);
-    free(b->mask), free(b->old_logp), free(b->ref_logp);
+    free(b->mask), free(b->weight), free(b->old_logp), free(b->ref_logp);
     memset(b, 0, sizeof(*b));
 }
 
@@ -300,6 +302,15 @@ static int grpo_correct(const GrpoOptions* o, const GrpoPrompt* p, const char* t
         return countdown_correct(text, p->nums, p->n_nums, p->target);
     }
     return math_verify(text, p->gold);
+}
+
+// The aggregation weights of the whole batch (B = all n completions, one accumulation step): the
+// loss is then the same mean however the batch is cut into micro-batches. BNPO is the exception,
+// computed per micro-batch in grpo_micro_step as TRL does (a token mean of each micro-batch).
+static void grpo_batch_weights(GrpoBatch* b, const GrpoOptions* o) {
+    free(b->weight);
+    b->weight = (float*)malloc_check((size_t)b->n * b->Lmax * sizeof(float));
+    grpo_token_weights(b->weight, b->mask, b->n, b->Lmax, o->agg, o->max_completion, 0.0, 1);
 }
 
 // Rewards, advantages and the loss mask of a sampled batch.
@@ -335,6 +346,7 @@ static void grpo_batch_score(GrpoBatch* b, const GrpoOptions* o, const RewardSet
             b->mask[(size_t)c * b->Lmax + j] = 1.0f;
         }
     }
+    grpo_batch_weights(b, o);
 }
 
 // Lays completions [c0, c1) out as rows of prompt + completion right-padded to T = b->Tmax: ids and
@@ -406,7 +418,11 @@ static double grpo_micro_step(Qwen2* m, const GrpoBatch* b, const GrpoOptions* o
     float* ref = (float*)calloc_check(BT, sizeof(float));  // (B, T)
     float* wc = (float*)malloc_check((size_t)B * L * sizeof(float)); // (B, Lmax) weights per completion token
     grpo_layout(b, c0, c1, pad_id, ids, pos, where);
-    grpo_token_weights(wc, b->mask + (size_t)c0 * L, B, L, o->agg, o->max_completion, global_tokens, n_micro);
+    if (o->agg == GRPO_AGG_BNPO) { // a token mean per micro-batch, then / n_micro, as TRL's bnpo
+        grpo_token_weights(wc, b->mask + (size_t)c0 * L, B, L, o->agg, o->max_completion, global_tokens, n_micro);
+    } else { // the others are means over the whole batch: the same update however it is split
+        memcpy(wc, b->weight + (size_t)c0 * L, (size_t)B * L * sizeof(float));
+    }
     for (size_t i = 0; i < BT; i++) {
         if (where[i] >= 0) {
             long k = where[i];
@@ -577,6 +593,9 @@ static void grpo_step(GrpoRun* r, const GrpoOptions* o, int step, GrpoMetrics* m
     memset(&st, 0, sizeof(st));
     mt->loss = grpo_update(r->policy, &b, o, pad, &r->opt, r->adam_m, r->adam_v, &st);
     double t3 = wall_time();
+    for (int c = 0; c < o->show && c < b.n; c++) {
+        printf("  [%d] reward %.2f | %s%s\n", c, b.reward[c], b.prompts[c / G].text, b.comp[c].text);
+    }
     grpo_metrics_batch(mt, &b);
     grpo_metrics_stats(mt, &st);
     double tokens = 0;
@@ -609,8 +628,12 @@ static double grpo_eval_countdown(Qwen2* m, const Tokenizer* tok, const GrpoOpti
     grpo_generate(m, tok, o, prompts, n, 1, 0.0f, 1, comp);
     int right = 0;
     for (int i = 0; i < n; i++) {
-        right += countdown_correct(comp[i].text ? comp[i].text : "", prompts[i].nums, prompts[i].n_nums,
+        int ok = countdown_correct(comp[i].text ? comp[i].text : "", prompts[i].nums, prompts[i].n_nums,
                                    prompts[i].target);
+        if (i < o->show) {
+            printf("  eval [%d] %s | %s%s\n", i, ok ? "right" : "wrong", prompts[i].text, comp[i].text);
+        }
+        right += ok;
         completion_free(&comp[i]);
         grpo_prompt_free(&prompts[i]);
     }
