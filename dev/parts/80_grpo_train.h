@@ -85,9 +85,18 @@ static GrpoOptions grpo_options_default(void) {
     return o;
 }
 
-// The published recipes (grpo.md §3-4). Returns 0 for an unknown name.
+// The published recipes (grpo.md §3-4), and "miniature": ./train_grpo with no --model (the tiny
+// byte-level model on easy Countdown: 3 numbers below 30, the short prompt, a learning rate for a
+// model of 0.8M parameters). Returns 0 for an unknown name.
 static int grpo_recipe(GrpoOptions* o, const char* name) {
-    if (strcmp(name, "datawhale") == 0) { // Datawhale-R1.yaml (TRL 0.14) = philschmid Mini-R1
+    if (strcmp(name, "miniature") == 0) {
+        o->task = "countdown", o->prompt_format = "short", o->rewards = "countdown";
+        o->cd_min_nums = 3, o->cd_max_nums = 3, o->cd_max_target = 30;
+        o->prompts_per_step = 8, o->group_size = 16, o->max_completion = 64, o->micro_batch = 32;
+        o->lr = 1e-4f, o->schedule = "constant", o->warmup = 0.0, o->steps = 80;
+        o->temperature = 1.0f, o->agg = GRPO_AGG_DAPO, o->scale = GRPO_SCALE_GROUP, o->loss.beta = 0.0f;
+        o->eval_n = 200;
+    } else if (strcmp(name, "datawhale") == 0) { // Datawhale-R1.yaml (TRL 0.14) = philschmid Mini-R1
         o->task = "countdown", o->prompt_format = "minir1", o->rewards = "minir1_format:1,minir1_equation:1";
         o->lr = 5e-7f, o->schedule = "cosine", o->warmup = 0.03, o->seed = 2025;
         o->loss.beta = 0.001f, o->loss.kl_type = GRPO_KL_K3;
