@@ -2,18 +2,26 @@
 r1.h: DeepSeek-R1's training recipe for Qwen2.5 models, the CPU reference.
 
 This one header is meant to be read from top to bottom. It holds everything the R1 recipe needs,
-in plain C99 with a few OpenMP pragmas and no other dependency:
+in plain C99 with a few OpenMP pragmas and no other dependency, in the order the data flows:
 
-    utilities      checked I/O, a small JSON reader/writer, a random number generator
+    utilities      checked I/O, a small JSON reader/writer, a random number generator, UTF-8
     tokenizer      Qwen2.5 byte-level BPE, exactly as Hugging Face `tokenizers`; the ChatML template
-    model          Qwen2.5 config, parameters, safetensors in and out, random initialisation
-    layers         every layer's forward and backward (the CPU twins of the CUDA kernels)
-    rewards        the answer checker used by the math rewards and by eval.c
+    model          Qwen2.5 config and parameters; safetensors in and out; random initialisation
+    layers         every layer's forward and backward (the CPU twins of the CUDA kernels), the model
+    optimizer      AdamW as torch.optim.AdamW, gradient clipping, learning-rate schedules
+    data           the Countdown generator with search traces, prompts, SFT data as published
+    sampling       repetition penalty, temperature, top-k, top-p, as transformers' generate
+    generation     a KV cache, continuous batching, stop rules, budget forcing
+    answers        the math answer checker (as Math-Verify) and evaluation metrics
+    GRPO           rule-based rewards, group advantages, the clipped loss and its logit gradient
+    SFT            the supervised fine-tuning loop (R1's cold start), checkpoints, exact resume
+    GRPO training  the reinforcement-learning loop: rollouts, rewards, advantages, update
     appendix       generated Unicode tables used by the tokenizer
 
 It is the reference, not the fast path: all math is fp32, loops are written to be read. The CUDA
-files (generate.cu, train_sft.cu, train_grpo.cu) run the same math on GPUs, and tests/ checks every
-kernel there against its twin here. Nothing in this file knows about CUDA.
+drivers (generate.cu, train_sft.cu, train_grpo.cu) run the same loops; their GPU kernels, each one
+tested against its twin here, are still to come, and today the drivers run this CPU path. Nothing
+in this file knows about CUDA.
 
 Conventions. Shapes are written next to every tensor pointer, e.g. `// (B, T, C)`, with the letters
 B batch, T time, C hidden size, NH query heads, NKV key/value heads, HD head dim, I MLP width,
