@@ -407,6 +407,7 @@ int main(int argc, char** argv) {
         before = grpo_eval_countdown(&policy, &tok, &o, o.eval_n);
         printf("held-out Countdown accuracy before GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * before, o.eval_n);
     }
+    run.eval_before = before;
     if (o.loss.beta != 0.0f) { // the reference model: a frozen copy of the policy as GRPO starts
         qwen2_build(&ref, &policy.config);
         if (start == 0) {
@@ -428,6 +429,13 @@ int main(int argc, char** argv) {
     if (strcmp(o.task, "countdown") == 0 && finished && o.eval_n > 0 && (mini || o.eval_every > 0)) {
         after = grpo_eval_countdown(&policy, &tok, &o, o.eval_n);
         printf("held-out Countdown accuracy after GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * after, o.eval_n);
+        if (o.out_dir) { // the end of the curve, next to the steps' lines
+            char* path = path_join(o.out_dir, "metrics.jsonl");
+            FILE* f = fopen_check(path, "ab");
+            fprintf(f, "{\"step\": %d, \"eval_accuracy\": %.6g}\n", o.steps, after);
+            fclose(f);
+            free(path);
+        }
         if (before >= 0) {
             printf("GRPO changed held-out accuracy by %+.1f points (%.1f%% -> %.1f%%)\n", 100.0 * (after - before),
                    100.0 * before, 100.0 * after);

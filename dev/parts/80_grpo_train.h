@@ -573,6 +573,7 @@ typedef struct {
     RewardSet rewards;
     Optimizer opt;
     float *adam_m, *adam_v; // AdamW's moments, laid out as the parameters
+    double eval_before;     // held-out accuracy before step 1, logged as step 0 (< 0: none)
 } GrpoRun;
 
 static void grpo_step(GrpoRun* r, const GrpoOptions* o, int step, GrpoMetrics* mt) {
@@ -750,6 +751,9 @@ static void grpo_progress(const GrpoMetrics* mt, const GrpoOptions* o, double av
 // every eval_every steps. model_dir: the source model's folder (NULL for the tiny model).
 static void grpo_train(GrpoRun* r, const GrpoOptions* o, int start_step, const char* model_dir) {
     FILE* log = o->out_dir ? sft_metrics_open(o->out_dir, start_step) : NULL;
+    if (log && start_step == 0 && r->eval_before >= 0) {
+        fprintf(log, "{\"step\": 0, \"eval_accuracy\": %.6g}\n", r->eval_before);
+    }
     int stop = o->stop_at > 0 && o->stop_at < o->steps ? o->stop_at : o->steps;
     double t0 = wall_time();
     for (int step = start_step; step < stop; step++) {
