@@ -30,15 +30,15 @@ static void usage(void) {
 }
 
 static char* read_stdin(size_t* n) {
-    ByteVec v = {0};
-    bytevec_append(&v, "", 0);
+    StrBuf v = {0};
+    sb_append(&v, "", 0);
     char buf[65536];
     size_t got;
     while ((got = fread(buf, 1, sizeof(buf), stdin)) > 0) {
-        bytevec_append(&v, buf, got);
+        sb_append(&v, buf, got);
     }
-    *n = v.n;
-    return v.data;
+    *n = v.len;
+    return v.s;
 }
 
 static void print_ids(const int* ids, int n) {

@@ -242,8 +242,8 @@ static void test_stream(const Tokenizer* t, const char* text, const char* what) 
     int* ids;
     int n = tokenizer_encode(t, text, strlen(text), &ids);
     TokenStream st = {0};
-    ByteVec all = {0};
-    bytevec_append(&all, "", 0);
+    StrBuf all = {0};
+    sb_append(&all, "", 0);
     int valid = 1, held = 0;
     for (int i = 0; i < n; i++) {
         size_t len, clean_len;
@@ -252,15 +252,15 @@ static void test_stream(const Tokenizer* t, const char* text, const char* what) 
         valid &= fixed == NULL;
         free(fixed);
         held += len < (size_t)t->token_len[ids[i]] && st.n_pending > 0;
-        bytevec_append(&all, piece, len);
+        sb_append(&all, piece, len);
     }
     size_t len;
     const char* rest = token_stream_flush(&st, &len);
-    bytevec_append(&all, rest, len);
-    check(valid && len == 0 && all.n == strlen(text) && memcmp(all.data, text, all.n) == 0 && held > 0,
+    sb_append(&all, rest, len);
+    check(valid && len == 0 && all.len == strlen(text) && memcmp(all.s, text, all.len) == 0 && held > 0,
           "%s: streaming decode gives whole characters only (%d tokens held back a split character)", what, held);
     token_stream_free(&st);
-    free(all.data), free(ids);
+    free(all.s), free(ids);
 }
 
 // ----------------------------------------------------------------------------
@@ -326,17 +326,17 @@ static void test_bytes(void) {
 
 static char* run_command(const char* cmd) {
     FILE* p = popen(cmd, "r");
-    ByteVec v = {0};
-    bytevec_append(&v, "", 0);
+    StrBuf v = {0};
+    sb_append(&v, "", 0);
     char buf[4096];
     size_t got;
     while (p && (got = fread(buf, 1, sizeof(buf), p)) > 0) {
-        bytevec_append(&v, buf, got);
+        sb_append(&v, buf, got);
     }
     if (p) {
         pclose(p);
     }
-    return v.data;
+    return v.s;
 }
 
 static void test_cli(void) {
@@ -349,22 +349,22 @@ static void test_cli(void) {
     const char* text = "Hi <|im_end|> é";
     int* ids;
     int n = tokenizer_encode(&t, text, strlen(text), &ids);
-    ByteVec expect = {0};
-    bytevec_append(&expect, "", 0);
+    StrBuf expect = {0};
+    sb_append(&expect, "", 0);
     for (int i = 0; i < n; i++) {
         char num[16];
         snprintf(num, sizeof(num), i ? " %d" : "%d", ids[i]);
-        bytevec_append(&expect, num, strlen(num));
+        sb_append(&expect, num, strlen(num));
     }
-    bytevec_append(&expect, "\n", 1);
+    sb_append(&expect, "\n", 1);
     char* out = run_command("printf 'Hi <|im_end|> \\303\\251' | ./dev/tokenize --bytes");
-    check(strcmp(out, expect.data) == 0, "dev/tokenize --bytes prints the ids of stdin");
+    check(strcmp(out, expect.s) == 0, "dev/tokenize --bytes prints the ids of stdin");
     free(out);
-    char* cmd = (char*)malloc_check(expect.n + 64);
-    snprintf(cmd, expect.n + 64, "echo '%.*s' | ./dev/tokenize --bytes --decode", (int)expect.n - 1, expect.data);
+    char* cmd = (char*)malloc_check(expect.len + 64);
+    snprintf(cmd, expect.len + 64, "echo '%.*s' | ./dev/tokenize --bytes --decode", (int)expect.len - 1, expect.s);
     out = run_command(cmd);
     check(strcmp(out, text) == 0, "dev/tokenize --decode gives the text back");
-    free(out), free(cmd), free(ids), free(expect.data);
+    free(out), free(cmd), free(ids), free(expect.s);
     ChatMessage m[2] = {{"user", "Hi"}, {"assistant", "Ok"}};
     unsigned char* mask;
     n = chat_encode(&t, m, 2, NULL, 0, 0, &ids, &mask);

@@ -4,7 +4,8 @@ r1.h: DeepSeek-R1's training recipe for Qwen2.5 models, the CPU reference.
 This one header is meant to be read from top to bottom. It holds everything the R1 recipe needs,
 in plain C99 with a few OpenMP pragmas and no other dependency, in the order the data flows:
 
-    utilities      checked I/O, a small JSON reader/writer, a random number generator, UTF-8
+    utilities      checked I/O, a random number generator, UTF-8, growable strings, a small JSON
+                   reader/writer
     tokenizer      Qwen2.5 byte-level BPE, exactly as Hugging Face `tokenizers`; the ChatML template
     model          Qwen2.5 config and parameters; safetensors in and out; random initialisation
     layers         every layer's forward and backward (the CPU twins of the CUDA kernels), the model
@@ -291,6 +292,83 @@ static int utf8_encode(uint32_t cp, char* out) {
     o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
     o[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+// ----------------------------------------------------------------------------
+// growable strings and a byte hash
+// Prompts, chat renderings, decoded text and rewritten answers are all built by appending, so one
+// growable string serves every section. `StrBuf b = {0};` is a valid empty string (sb_init
+// allocates up front); after any append, s is NUL-terminated and len excludes that NUL.
+
+typedef struct {
+    char* s;
+    size_t len, cap;
+} StrBuf;
+
+static void sb_init(StrBuf* b) {
+    b->cap = 64;
+    b->len = 0;
+    b->s = (char*)malloc_check(b->cap);
+    b->s[0] = '\0';
+}
+
+static void sb_append(StrBuf* b, const void* s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (b->len + n + 1 > cap) {
+            cap *= 2;
+        }
+        b->s = (char*)realloc_check(b->s, cap);
+        b->cap = cap;
+    }
+    if (n > 0) {
+        memmove(b->s + b->len, s, n); // memmove: s may point into b itself (sb_set(b, b->s + i, ...))
+    }
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_set(StrBuf* b, const void* s, size_t n) {
+    b->len = 0;
+    sb_append(b, s, n);
+}
+
+// Appends one code point as UTF-8.
+static void sb_append_cp(StrBuf* b, uint32_t cp) {
+    char buf[4];
+    sb_append(b, buf, (size_t)utf8_encode(cp, buf));
+}
+
+static void sb_printf(StrBuf* b, const char* fmt, ...) {
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        fatal("sb_printf: bad format '%s'", fmt);
+    }
+    if ((size_t)n < sizeof(small)) {
+        sb_append(b, small, (size_t)n);
+        return;
+    }
+    char* big = (char*)malloc_check((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_append(b, big, (size_t)n);
+    free(big);
+}
+
+// FNV-1a 64 over bytes: the tokenizer's hash maps, cache keys, and the tensor fingerprints that
+// dev/make_model --check prints and tests/fixtures/model_io records (the oracles compute the same).
+static uint64_t hash_bytes(const void* data, size_t n) {
+    const unsigned char* p = (const unsigned char*)data;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    }
+    return h;
 }
 
 // ----------------------------------------------------------------------------

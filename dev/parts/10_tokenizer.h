@@ -123,16 +123,7 @@ static int byte_level_to_raw(char* s, size_t n) {
 }
 
 // ----------------------------------------------------------------------------
-// hash maps used by the tokenizer: FNV-1a over bytes, and a multiplicative hash for id pairs
-
-static uint64_t hash_bytes(const void* data, size_t n) {
-    const unsigned char* p = (const unsigned char*)data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    }
-    return h;
-}
+// hash maps used by the tokenizer: FNV-1a over bytes (hash_bytes), and a multiplicative hash for id pairs
 
 static size_t merge_slot(const Tokenizer* t, uint64_t key) {
     size_t mask = t->merge_cap - 1;
@@ -528,7 +519,7 @@ static void tokenizer_free(Tokenizer* t) {
 }
 
 // ----------------------------------------------------------------------------
-// growable arrays used while encoding
+// a growable int array used while encoding (text is built in a StrBuf)
 
 typedef struct {
     int* data;
@@ -541,26 +532,6 @@ static void intvec_push(IntVec* v, int x) {
         v->data = (int*)realloc_check(v->data, v->cap * sizeof(int));
     }
     v->data[v->n++] = x;
-}
-
-typedef struct {
-    char* data;
-    size_t n, cap;
-} ByteVec;
-
-static void bytevec_append(ByteVec* v, const void* s, size_t n) {
-    if (v->n + n + 1 > v->cap) {
-        v->cap = (v->n + n + 1) * 2;
-        v->data = (char*)realloc_check(v->data, v->cap);
-    }
-    memcpy(v->data + v->n, s, n);
-    v->n += n;
-    v->data[v->n] = '\0';
-}
-
-static void bytevec_cp(ByteVec* v, uint32_t cp) {
-    char buf[4];
-    bytevec_append(v, buf, (size_t)utf8_encode(cp, buf));
 }
 
 // ----------------------------------------------------------------------------
@@ -607,20 +578,20 @@ static char* utf8_sanitize(const char* text, size_t len, size_t* out_len) {
     if (i >= len) {
         return NULL;
     }
-    ByteVec v = {0};
-    bytevec_append(&v, s, i);
+    StrBuf v = {0};
+    sb_append(&v, s, i);
     while (i < len) {
         int k = utf8_decode(s + i, len - i, &cp);
         if (k > 0) {
-            bytevec_append(&v, s + i, (size_t)k);
+            sb_append(&v, s + i, (size_t)k);
             i += (size_t)k;
         } else {
-            bytevec_cp(&v, 0xFFFD);
+            sb_append_cp(&v, 0xFFFD);
             i += utf8_invalid_len(s + i, len - i);
         }
     }
-    *out_len = v.n;
-    return v.data;
+    *out_len = v.len;
+    return v.s;
 }
 
 // ----------------------------------------------------------------------------
@@ -709,13 +680,13 @@ static char* nfc_normalize(const char* text, size_t len, size_t* out_len) {
         last_ccc = ccc;
         cps[out++] = cp;
     }
-    ByteVec v = {0};
+    StrBuf v = {0};
     for (size_t j = 0; j < out; j++) {
-        bytevec_cp(&v, cps[j]);
+        sb_append_cp(&v, cps[j]);
     }
     free(cps);
-    *out_len = v.n;
-    return v.data;
+    *out_len = v.len;
+    return v.s;
 }
 
 // ----------------------------------------------------------------------------
@@ -1064,24 +1035,24 @@ static int token_visible(const Tokenizer* t, int id, int skip_special) {
 // Returns the decoded bytes, malloc'd and NUL-terminated; *len_out gets their count (may be NULL).
 // The result is raw bytes: a token list that ends inside a character gives a partial UTF-8 sequence.
 static char* tokenizer_decode(const Tokenizer* t, const int* ids, size_t n, int skip_special, size_t* len_out) {
-    ByteVec v = {0};
-    bytevec_append(&v, "", 0);
+    StrBuf v = {0};
+    sb_append(&v, "", 0);
     for (size_t i = 0; i < n; i++) {
         if (token_visible(t, ids[i], skip_special)) {
-            bytevec_append(&v, t->token_text[ids[i]], (size_t)t->token_len[ids[i]]);
+            sb_append(&v, t->token_text[ids[i]], (size_t)t->token_len[ids[i]]);
         }
     }
     if (len_out) {
-        *len_out = v.n;
+        *len_out = v.len;
     }
-    return v.data;
+    return v.s;
 }
 
 // Streaming decode, for printing while generating: one token at a time, only whole UTF-8
 // characters come out; the first bytes of a character split across tokens wait for the rest. The
 // pieces concatenated (plus token_stream_flush at the end) equal tokenizer_decode of all the ids.
 typedef struct {
-    ByteVec buf;    // what the last call returned
+    StrBuf buf;      // what the last call returned
     char pending[4]; // an incomplete character carried to the next token
     int n_pending;
 } TokenStream;
@@ -1101,30 +1072,30 @@ static int utf8_incomplete_tail(const unsigned char* s, size_t n) {
 
 // Feeds one token; returns the bytes ready to print (NUL-terminated, valid until the next call).
 static const char* token_stream_push(const Tokenizer* t, TokenStream* st, int id, int skip_special, size_t* len) {
-    st->buf.n = 0;
-    bytevec_append(&st->buf, st->pending, (size_t)st->n_pending);
+    st->buf.len = 0;
+    sb_append(&st->buf, st->pending, (size_t)st->n_pending);
     if (token_visible(t, id, skip_special)) {
-        bytevec_append(&st->buf, t->token_text[id], (size_t)t->token_len[id]);
+        sb_append(&st->buf, t->token_text[id], (size_t)t->token_len[id]);
     }
-    st->n_pending = utf8_incomplete_tail((const unsigned char*)st->buf.data, st->buf.n);
-    st->buf.n -= (size_t)st->n_pending;
-    memcpy(st->pending, st->buf.data + st->buf.n, (size_t)st->n_pending);
-    st->buf.data[st->buf.n] = '\0';
-    *len = st->buf.n;
-    return st->buf.data;
+    st->n_pending = utf8_incomplete_tail((const unsigned char*)st->buf.s, st->buf.len);
+    st->buf.len -= (size_t)st->n_pending;
+    memcpy(st->pending, st->buf.s + st->buf.len, (size_t)st->n_pending);
+    st->buf.s[st->buf.len] = '\0';
+    *len = st->buf.len;
+    return st->buf.s;
 }
 
 // At the end of generation: whatever is still pending (an unfinished character's bytes).
 static const char* token_stream_flush(TokenStream* st, size_t* len) {
-    st->buf.n = 0;
-    bytevec_append(&st->buf, st->pending, (size_t)st->n_pending);
+    st->buf.len = 0;
+    sb_append(&st->buf, st->pending, (size_t)st->n_pending);
     st->n_pending = 0;
-    *len = st->buf.n;
-    return st->buf.data;
+    *len = st->buf.len;
+    return st->buf.s;
 }
 
 static void token_stream_free(TokenStream* st) {
-    free(st->buf.data);
+    free(st->buf.s);
     memset(st, 0, sizeof(*st));
 }
 
@@ -1153,34 +1124,34 @@ typedef struct {
 // needs no further normalization and token offsets point into it directly. Normalizing each text
 // alone gives the same as normalizing the whole: texts are bounded by "\n" or by added tokens, and no
 // combining mark can join or reorder across a "\n" (a starter with no compositions).
-static void chat_append_text(ByteVec* v, const char* s) {
+static void chat_append_text(StrBuf* v, const char* s) {
     size_t n = strlen(s), clean_len, nfc_len;
     char* clean = utf8_sanitize(s, n, &clean_len);
     const char* c = clean ? clean : s;
     size_t cn = clean ? clean_len : n;
     char* nfc = nfc_normalize(c, cn, &nfc_len);
-    bytevec_append(v, nfc ? nfc : c, nfc ? nfc_len : cn);
+    sb_append(v, nfc ? nfc : c, nfc ? nfc_len : cn);
     free(nfc), free(clean);
 }
 
 // Appends <|im_start|>{role}\n{content}<|im_end|>\n, without the end when `open`. When spans is given,
 // the [start, end) byte range of content + <|im_end|> is appended to it.
-static void chat_render_message(ByteVec* v, const char* role, const char* content, int open, IntVec* spans) {
-    bytevec_append(v, "<|im_start|>", 12);
+static void chat_render_message(StrBuf* v, const char* role, const char* content, int open, IntVec* spans) {
+    sb_append(v, "<|im_start|>", 12);
     chat_append_text(v, role);
-    bytevec_append(v, "\n", 1);
+    sb_append(v, "\n", 1);
     if (spans) {
-        intvec_push(spans, (int)v->n);
+        intvec_push(spans, (int)v->len);
     }
     chat_append_text(v, content);
     if (!open) {
-        bytevec_append(v, "<|im_end|>", 10);
+        sb_append(v, "<|im_end|>", 10);
     }
     if (spans) {
-        intvec_push(spans, (int)v->n);
+        intvec_push(spans, (int)v->len);
     }
     if (!open) {
-        bytevec_append(v, "\n", 1);
+        sb_append(v, "\n", 1);
     }
 }
 
@@ -1194,8 +1165,8 @@ static char* chat_render(const Tokenizer* t, const ChatMessage* msgs, int n, con
     if (continue_final && n == 0) {
         fatal("chat: continue_final needs a final message to continue");
     }
-    ByteVec v = {0};
-    bytevec_append(&v, "", 0);
+    StrBuf v = {0};
+    sb_append(&v, "", 0);
     system = system ? system : t->default_system;
     int first = n > 0 && strcmp(msgs[0].role, "system") == 0; // an explicit system message replaces the default
     if (!first && system && system[0]) {
@@ -1210,10 +1181,10 @@ static char* chat_render(const Tokenizer* t, const ChatMessage* msgs, int n, con
                             strcmp(role, "assistant") == 0 ? spans : NULL);
     }
     if (add_generation_prompt) {
-        bytevec_append(&v, "<|im_start|>assistant\n", 22);
+        sb_append(&v, "<|im_start|>assistant\n", 22);
     }
-    *len = v.n;
-    return v.data;
+    *len = v.len;
+    return v.s;
 }
 
 // Encodes a conversation. Returns the token count; *ids gets the malloc'd ids and, when
@@ -1247,34 +1218,34 @@ static int chat_encode(const Tokenizer* t, const ChatMessage* msgs, int n, const
 
 // A token's raw bytes written in the byte alphabet, as a JSON string.
 static void write_byte_level(FILE* f, const char* s, size_t n, int json) {
-    ByteVec v = {0};
-    bytevec_append(&v, "", 0);
+    StrBuf v = {0};
+    sb_append(&v, "", 0);
     for (size_t i = 0; i < n; i++) {
-        bytevec_cp(&v, byte_to_unicode((unsigned char)s[i]));
+        sb_append_cp(&v, byte_to_unicode((unsigned char)s[i]));
     }
     if (json) {
-        json_write_string(f, v.data, v.n);
+        json_write_string(f, v.s, v.len);
     } else {
-        fwrite_check(v.data, 1, v.n, f, "merges.txt");
+        fwrite_check(v.s, 1, v.len, f, "merges.txt");
     }
-    free(v.data);
+    free(v.s);
 }
 
 // A ChatML template for tokenizers that came without one, with the default system prompt if any.
 static char* chat_template_make(const char* default_system) {
-    ByteVec v = {0};
-    bytevec_append(&v, "", 0);
+    StrBuf v = {0};
+    sb_append(&v, "", 0);
     if (default_system) {
         const char* a = "{%- if messages[0]['role'] == 'system' %}\n"
                         "    {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
                         "{%- else %}\n    {{- '<|im_start|>system\\n";
-        bytevec_append(&v, a, strlen(a));
+        sb_append(&v, a, strlen(a));
         for (const char* p = default_system; *p; p++) { // as a Jinja string literal
             const char* esc = *p == '\n' ? "\\n" : *p == '\\' ? "\\\\" : *p == '\'' ? "\\'" : NULL;
-            bytevec_append(&v, esc ? esc : p, esc ? 2 : 1);
+            sb_append(&v, esc ? esc : p, esc ? 2 : 1);
         }
         const char* b = "<|im_end|>\\n' }}\n{%- endif %}\n";
-        bytevec_append(&v, b, strlen(b));
+        sb_append(&v, b, strlen(b));
     }
     const char* parts[5] = {
         "{%- for message in messages %}\n",
@@ -1284,10 +1255,10 @@ static char* chat_template_make(const char* default_system) {
         "{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n"};
     for (int i = 0; i < 5; i++) {
         if (default_system || i % 2 == 0) {
-            bytevec_append(&v, parts[i], strlen(parts[i]));
+            sb_append(&v, parts[i], strlen(parts[i]));
         }
     }
-    return v.data;
+    return v.s;
 }
 
 static void tokenizer_save(const Tokenizer* t, const char* dir) {

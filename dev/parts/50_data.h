@@ -9,52 +9,6 @@
 // `messages`, MATH `problem/solution/answer`, GSM8K `question/answer`, teacher traces with a
 // separate thinking part, Countdown rows) into one struct: system, prompt, thinking, answer.
 
-// A growable string, for the texts built below.
-typedef struct {
-    char* s;
-    size_t len, cap;
-} StrBuf;
-
-static void sb_init(StrBuf* b) {
-    b->cap = 64;
-    b->len = 0;
-    b->s = (char*)malloc_check(b->cap);
-    b->s[0] = '\0';
-}
-
-static void sb_append(StrBuf* b, const char* s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap) {
-            b->cap *= 2;
-        }
-        b->s = (char*)realloc_check(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_printf(StrBuf* b, const char* fmt, ...) {
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        fatal("sb_printf: bad format '%s'", fmt);
-    }
-    if ((size_t)n < sizeof(small)) {
-        sb_append(b, small, (size_t)n);
-        return;
-    }
-    char* big = (char*)malloc_check((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_append(b, big, (size_t)n);
-    free(big);
-}
-
 // Python's str() of a list of ints: "[44, 19, 35]". TinyZero puts the numbers into the prompt this way.
 static void sb_python_list(StrBuf* b, const long long* v, int n) {
     sb_append(b, "[", 1);
