@@ -377,17 +377,17 @@ static int majority(const Samples* ss, int k, int countdown) {
             continue;
         }
         int count = 0, earlier = 0;
-        AStr boxed;
-        astr_init(&boxed);
+        StrBuf boxed;
+        sb_init(&boxed);
         for (int j = 0; j < k; j++) {
             if (!ss->s[j].formatted) {
                 continue;
             }
             int same = strcmp(ss->s[i].answer, ss->s[j].answer) == 0;
             if (!same && !countdown) {
-                astr_set(&boxed, "\\boxed{", 7);
-                astr_append(&boxed, ss->s[j].answer, strlen(ss->s[j].answer));
-                astr_append(&boxed, "}", 1);
+                sb_set(&boxed, "\\boxed{", 7);
+                sb_append(&boxed, ss->s[j].answer, strlen(ss->s[j].answer));
+                sb_append(&boxed, "}", 1);
                 same = math_verify(boxed.s, ss->s[i].answer);
             }
             count += same;

@@ -142,13 +142,13 @@ static void test_normalizer(const char* path) {
         int gold = (int)json_get(j, "gold")->number;
         const char* in = json_get_string(j, "text");
         const char* want = json_get_string(j, "normalized");
-        AStr a, boxed;
-        astr_init(&a), astr_init(&boxed);
+        StrBuf a, boxed;
+        sb_init(&a), sb_init(&boxed);
         if (gold) { // read as "\boxed{GOLD}", as math_verify reads a gold answer
-            astr_append(&boxed, "\\boxed{", 7), astr_append(&boxed, in, strlen(in)), astr_append(&boxed, "}", 1);
-            ans_unbox(boxed.s, boxed.n, 1, &a);
+            sb_append(&boxed, "\\boxed{", 7), sb_append(&boxed, in, strlen(in)), sb_append(&boxed, "}", 1);
+            ans_unbox(boxed.s, boxed.len, 1, &a);
         } else {
-            astr_set(&a, in, strlen(in));
+            sb_set(&a, in, strlen(in));
         }
         ans_normalize(&a, gold);
         rows++, count[gold]++;
@@ -204,14 +204,14 @@ static char* rewrite_ending(const char* text, const char* form) {
     for (const char* p = text; (p = strstr(p, "####")) != NULL; p++) {
         h = p;
     }
-    AStr out, fin;
-    astr_init(&out), astr_init(&fin);
+    StrBuf out, fin;
+    sb_init(&out), sb_init(&fin);
     if (h == NULL || strcmp(form, "none") == 0 || strcmp(form, "hashes") == 0) {
-        astr_append(&out, text, strlen(text));
+        sb_append(&out, text, strlen(text));
     } else {
-        astr_set(&fin, h + 4, strlen(h + 4));
-        astr_strip(&fin);
-        astr_append(&out, text, (size_t)(h - text));
+        sb_set(&fin, h + 4, strlen(h + 4));
+        ans_strip(&fin);
+        sb_append(&out, text, (size_t)(h - text));
         char buf[256];
         if (strcmp(form, "answer-is") == 0) {
             snprintf(buf, sizeof(buf), "The answer is %s.", fin.s);
@@ -222,7 +222,7 @@ static char* rewrite_ending(const char* text, const char* form) {
         } else {
             snprintf(buf, sizeof(buf), "So she makes $%s every day.\nThe answer is %s", fin.s, fin.s);
         }
-        astr_append(&out, buf, strlen(buf));
+        sb_append(&out, buf, strlen(buf));
     }
     free(fin.s);
     return out.s;

@@ -36,36 +36,6 @@
 #define ANS_PI 3.14159265358979323846
 #define ANS_E 2.71828182845904523536
 
-// A growable string for the rewriting steps below.
-typedef struct {
-    char* s;
-    size_t n, cap;
-} AStr;
-
-static void astr_init(AStr* a) {
-    a->cap = 64;
-    a->n = 0;
-    a->s = (char*)malloc_check(a->cap);
-    a->s[0] = '\0';
-}
-
-static void astr_append(AStr* a, const char* s, size_t n) {
-    if (a->n + n + 1 > a->cap) {
-        while (a->n + n + 1 > a->cap) {
-            a->cap *= 2;
-        }
-        a->s = (char*)realloc_check(a->s, a->cap);
-    }
-    memcpy(a->s + a->n, s, n);
-    a->n += n;
-    a->s[a->n] = '\0';
-}
-
-static void astr_set(AStr* a, const char* s, size_t n) {
-    a->n = 0;
-    astr_append(a, s, n);
-}
-
 static int ans_starts(const char* s, const char* prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 static int ans_starts_ci(const char* s, const char* prefix) {
@@ -80,18 +50,18 @@ static int ans_starts_ci(const char* s, const char* prefix) {
 static int ans_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 // Trims spaces at both ends, in place.
-static void astr_strip(AStr* a) {
+static void ans_strip(StrBuf* a) {
     size_t i = 0;
-    while (i < a->n && ans_space(a->s[i])) {
+    while (i < a->len && ans_space(a->s[i])) {
         i++;
     }
-    size_t j = a->n;
+    size_t j = a->len;
     while (j > i && ans_space(a->s[j - 1])) {
         j--;
     }
     memmove(a->s, a->s + i, j - i);
-    a->n = j - i;
-    a->s[a->n] = '\0';
+    a->len = j - i;
+    a->s[a->len] = '\0';
 }
 
 // ----------------------------------------------------------------------------
@@ -142,7 +112,7 @@ static int ans_has_separator(const char* s, size_t n) {
 
 // Math-Verify's extract_boxed_content(text, mode): last == 1 keeps only the last box (and the
 // close ones before it), last == 0 joins every box. Text without a box is returned as it is.
-static void ans_unbox(const char* text, size_t n, int last, AStr* out) {
+static void ans_unbox(const char* text, size_t n, int last, StrBuf* out) {
     size_t found = 0, max = n, pos = n;
     char* results[16];
     size_t lens[16];
@@ -190,16 +160,16 @@ static void ans_unbox(const char* text, size_t n, int last, AStr* out) {
         max = (size_t)start;
         pos = (size_t)start;
     }
-    out->n = 0;
+    out->len = 0;
     out->s[0] = '\0';
     if (found == 0) {
-        astr_append(out, text, n);
+        sb_append(out, text, n);
         return;
     }
     for (size_t i = found; i-- > 0;) {
-        astr_append(out, results[i], lens[i]);
+        sb_append(out, results[i], lens[i]);
         if (i > 0) {
-            astr_append(out, ",", 1);
+            sb_append(out, ",", 1);
         }
     }
 }
@@ -409,7 +379,7 @@ static int ans_anchored(const char* text, size_t n, int kind, AnsEnv* best) {
 // The plain-text forms open-r1 does not read (the fallback): the last <answer>...</answer>, else
 // the last "#### X" line (commas dropped, as GSM8K's grader), else the last "the answer is X" up to
 // the end of its line (a final period dropped). Returns 1 and the text in out, or 0.
-static int ans_fallback(const char* text, size_t n, AStr* out) {
+static int ans_fallback(const char* text, size_t n, StrBuf* out) {
     long best_s = -1, best_e = -1;
     for (const char* p = text; (p = strstr(p, "<answer>")) != NULL; p++) {
         const char* e = strstr(p + 8, "</answer>");
@@ -420,8 +390,8 @@ static int ans_fallback(const char* text, size_t n, AStr* out) {
         p = e;
     }
     if (best_s >= 0) {
-        astr_set(out, text + best_s, (size_t)(best_e - best_s));
-        astr_strip(out);
+        sb_set(out, text + best_s, (size_t)(best_e - best_s));
+        ans_strip(out);
         return 1;
     }
     for (size_t i = 0; i + 4 < n; i++) { // "#### X" at the start of a line
@@ -433,19 +403,19 @@ static int ans_fallback(const char* text, size_t n, AStr* out) {
             for (e = s; e < n && text[e] != '\n'; e++) {
             }
             if (e > s) {
-                out->n = 0;
+                out->len = 0;
                 for (size_t k = s; k < e; k++) {
                     if (text[k] != ',') {
-                        astr_append(out, text + k, 1);
+                        sb_append(out, text + k, 1);
                     }
                 }
-                astr_strip(out);
+                ans_strip(out);
                 best_s = 1;
             }
         }
     }
     if (best_s >= 0) {
-        return out->n > 0;
+        return out->len > 0;
     }
     for (size_t i = 0; i + 13 <= n; i++) {
         if (ans_starts_ci(text + i, "the answer is")) {
@@ -467,18 +437,18 @@ static int ans_fallback(const char* text, size_t n, AStr* out) {
     if (best_s < 0) {
         return 0;
     }
-    astr_set(out, text + best_s, (size_t)(best_e - best_s));
-    astr_strip(out);
-    if (out->n > 0 && out->s[out->n - 1] == '.') {
-        out->s[--out->n] = '\0';
-        astr_strip(out);
+    sb_set(out, text + best_s, (size_t)(best_e - best_s));
+    ans_strip(out);
+    if (out->len > 0 && out->s[out->len - 1] == '.') {
+        out->s[--out->len] = '\0';
+        ans_strip(out);
     }
-    return out->n > 0;
+    return out->len > 0;
 }
 
 // What answer_find found: the answer text (boxes already opened) and whether a percent sign
 // followed it. Returns 0 when the completion has no answer at all.
-static int answer_find(const char* text, AStr* out, int* percent, int fallback) {
+static int answer_find(const char* text, StrBuf* out, int* percent, int fallback) {
     size_t n = strlen(text);
     *percent = 0;
     const char* box = strstr(text, "\\boxed{");
@@ -492,12 +462,12 @@ static int answer_find(const char* text, AStr* out, int* percent, int fallback) 
         if (ans_anchored(text, n, kind, &env)) {
             ans_unbox(text + env.content, env.content_len, 0, out);
             *percent = env.percent && env.n_more == 0;
-            AStr more;
-            astr_init(&more);
+            StrBuf more;
+            sb_init(&more);
             for (int k = 0; k < env.n_more; k++) { // several answers: Math-Verify makes them one set
                 ans_unbox(text + env.more[k], env.more_len[k], 0, &more);
-                astr_append(out, ",", 1);
-                astr_append(out, more.s, more.n);
+                sb_append(out, ",", 1);
+                sb_append(out, more.s, more.len);
             }
             free(more.s);
             return 1;
@@ -506,18 +476,18 @@ static int answer_find(const char* text, AStr* out, int* percent, int fallback) 
     if (!fallback) {
         return 0;
     }
-    AStr fb;
-    astr_init(&fb);
+    StrBuf fb;
+    sb_init(&fb);
     int ok = 0;
     if (ans_fallback(text, n, &fb)) { // judged as if it were written \boxed{X}
-        AStr boxed;
-        astr_init(&boxed);
-        astr_append(&boxed, "\\boxed{", 7);
-        astr_append(&boxed, fb.s, fb.n);
-        astr_append(&boxed, "}", 1);
-        ans_unbox(boxed.s, boxed.n, 1, out);
+        StrBuf boxed;
+        sb_init(&boxed);
+        sb_append(&boxed, "\\boxed{", 7);
+        sb_append(&boxed, fb.s, fb.len);
+        sb_append(&boxed, "}", 1);
+        ans_unbox(boxed.s, boxed.len, 1, out);
         free(boxed.s);
-        ok = fb.n > 0;
+        ok = fb.len > 0;
     }
     free(fb.s);
     return ok;
@@ -605,30 +575,30 @@ static size_t ans_spaced_word(const char* s, size_t i, const char* word) {
 
 // One step of Math-Verify's replace_in_latex: the first of its patterns that matches at s+i.
 // Returns how many bytes it consumed (0: none matched) and appends the replacement to out.
-static size_t ans_replace_at(const char* s, size_t i, AStr* out) {
+static size_t ans_replace_at(const char* s, size_t i, StrBuf* out) {
     const char* p = s + i;
     size_t k;
     static const char* to_text[] = {"\\mathrm", "\\mathit", "\\mathbf", "\\textnormal", "\\textbf", "\\textit", "\\textrm"};
     for (int t = 0; t < 7; t++) {
         if (ans_starts(p, to_text[t])) {
-            astr_append(out, "\\text", 5);
+            sb_append(out, "\\text", 5);
             return strlen(to_text[t]);
         }
     }
     if (ans_starts(p, "\\dfrac") || ans_starts(p, "\\tfrac") || ans_starts(p, "\\cfrac")) {
-        astr_append(out, "\\frac", 5);
+        sb_append(out, "\\frac", 5);
         return 6;
     }
     if (ans_space(p[0]) && p[1] == '.') {
-        astr_append(out, " 0.", 3);
+        sb_append(out, " 0.", 3);
         return 2;
     }
     if (ans_starts(p, "{.")) {
-        astr_append(out, "{0.", 3);
+        sb_append(out, "{0.", 3);
         return 2;
     }
     if (ans_starts(p, "~=")) {
-        astr_append(out, "\\approx", 7);
+        sb_append(out, "\\approx", 7);
         return 2;
     }
     for (k = 0; ans_space(p[k]); k++) {
@@ -644,7 +614,7 @@ static size_t ans_replace_at(const char* s, size_t i, AStr* out) {
                 m++;
             }
             if (p[m] == '}') {
-                astr_append(out, ",", 1);
+                sb_append(out, ",", 1);
                 return m + 1;
             }
         }
@@ -656,7 +626,7 @@ static size_t ans_replace_at(const char* s, size_t i, AStr* out) {
         }
         size_t w = ans_starts(p + k, "and") ? 3 : ans_starts(p + k, "or") ? 2 : 0;
         if (w && !isalpha((unsigned char)p[k + w])) {
-            astr_append(out, ",", 1);
+            sb_append(out, ",", 1);
             return k + w;
         }
     }
@@ -676,59 +646,59 @@ static size_t ans_replace_at(const char* s, size_t i, AStr* out) {
                 m++;
             }
             if (p[m] == '}') {
-                astr_append(out, ",", 1);
+                sb_append(out, ",", 1);
                 return m + 1;
             }
         }
     }
     if (p[0] == '\\' && ans_space(p[1]) && (i == 0 || s[i - 1] != '\\')) {
-        astr_append(out, " ", 1);
+        sb_append(out, " ", 1);
         return 2;
     }
     if (ans_starts(p, "infinity")) {
-        astr_append(out, "\\infty", 6);
+        sb_append(out, "\\infty", 6);
         return 8;
     }
     k = p[0] == ',' ? 1 : 0;
     if (ans_starts(p + k, "\\ldots")) {
-        astr_append(out, " ", 1);
+        sb_append(out, " ", 1);
         return k + 6;
     }
     static const char* pct_words[] = {"percentage", "percent", "pct"};
     for (int t = 0; t < 3; t++) {
         if ((k = ans_spaced_word(s, i, pct_words[t])) > 0) {
-            astr_append(out, "\\%", 2);
+            sb_append(out, "\\%", 2);
             return k;
         }
         char text[32];
         snprintf(text, sizeof(text), "\\text{%s}", pct_words[t]);
         if (ans_starts(p, text)) {
-            astr_append(out, "%", 1);
+            sb_append(out, "%", 1);
             return strlen(text);
         }
     }
     if (ans_starts(p, "inf") && !ans_starts(p, "infinity") && (i == 0 || s[i - 1] != '\\')) {
-        astr_append(out, "\\infty", 6);
+        sb_append(out, "\\infty", 6);
         return 3;
     }
     if (ans_starts(p, " sqrt")) {
-        astr_append(out, "\\sqrt", 5);
+        sb_append(out, "\\sqrt", 5);
         return 5;
     }
     return 0;
 }
 
 // Math-Verify's basic_latex group: \left/\right, removals, replacements, newlines, "\\frac" -> "\frac".
-static void ans_basic_latex(AStr* a) {
+static void ans_basic_latex(StrBuf* a) {
     static const char* from[] = {"\\mathrm{T}", "\\mathrm{d}", "{\\rm d}"};
     static const char* to[] = {"T", "d", "d"};
-    AStr b;
-    astr_init(&b);
-    for (size_t i = 0; i < a->n;) { // the plain replacements, then \left and \right
+    StrBuf b;
+    sb_init(&b);
+    for (size_t i = 0; i < a->len;) { // the plain replacements, then \left and \right
         int done = 0;
         for (int t = 0; t < 3 && !done; t++) {
             if (ans_starts(a->s + i, from[t])) {
-                astr_append(&b, to[t], strlen(to[t]));
+                sb_append(&b, to[t], strlen(to[t]));
                 i += strlen(from[t]);
                 done = 1;
             }
@@ -737,39 +707,39 @@ static void ans_basic_latex(AStr* a) {
             size_t k = ans_left_right(a->s + i);
             i += k;
             if (k == 0) {
-                astr_append(&b, a->s + i++, 1);
+                sb_append(&b, a->s + i++, 1);
             }
         }
     }
-    astr_set(a, b.s, b.n);
-    b.n = 0;
-    for (size_t i = 0; i < a->n;) {
+    sb_set(a, b.s, b.len);
+    b.len = 0;
+    for (size_t i = 0; i < a->len;) {
         size_t k = ans_removable(a->s, i);
         i += k;
         if (k == 0) {
-            astr_append(&b, a->s + i++, 1);
+            sb_append(&b, a->s + i++, 1);
         }
     }
-    astr_set(a, b.s, b.n);
-    b.n = 0;
-    for (size_t i = 0; i < a->n;) {
+    sb_set(a, b.s, b.len);
+    b.len = 0;
+    for (size_t i = 0; i < a->len;) {
         size_t k = ans_replace_at(a->s, i, &b);
         i += k;
         if (k == 0) {
             char c = a->s[i++];
-            astr_append(&b, c == '\n' || c == '\t' ? " " : &c, 1);
+            sb_append(&b, c == '\n' || c == '\t' ? " " : &c, 1);
         }
     }
-    astr_set(a, b.s, b.n);
-    b.n = 0;
+    sb_set(a, b.s, b.len);
+    b.len = 0;
     if (strstr(a->s, "matrix") == NULL) { // "\\frac" -> "\frac"
-        for (size_t i = 0; i < a->n; i++) {
+        for (size_t i = 0; i < a->len; i++) {
             if (a->s[i] == '\\' && a->s[i + 1] == '\\' && isalpha((unsigned char)a->s[i + 2])) {
                 continue;
             }
-            astr_append(&b, a->s + i, 1);
+            sb_append(&b, a->s + i, 1);
         }
-        astr_set(a, b.s, b.n);
+        sb_set(a, b.s, b.len);
     }
     free(b.s);
 }
@@ -788,13 +758,13 @@ static size_t ans_eq_parts(const char* s, size_t n, size_t* last_start) {
 }
 
 // "a = b = c" -> "c" (only when there are no ',' or ';', so "a=1, b=2" stays whole)
-static void ans_last_equation(AStr* a) {
+static void ans_last_equation(StrBuf* a) {
     size_t last;
-    if (strchr(a->s, ',') == NULL && strchr(a->s, ';') == NULL && ans_eq_parts(a->s, a->n, &last) > 2) {
-        AStr t;
-        astr_init(&t);
-        astr_append(&t, a->s + last, a->n - last);
-        astr_set(a, t.s, t.n);
+    if (strchr(a->s, ',') == NULL && strchr(a->s, ';') == NULL && ans_eq_parts(a->s, a->len, &last) > 2) {
+        StrBuf t;
+        sb_init(&t);
+        sb_append(&t, a->s + last, a->len - last);
+        sb_set(a, t.s, t.len);
         free(t.s);
     }
 }
@@ -850,7 +820,7 @@ static long ans_unit_match(const char* s, size_t n) {
 }
 
 // Math-Verify's units group: a final \text{...} (with a ^2) goes, then a trailing unit word, twice.
-static void ans_units_strip(AStr* a) {
+static void ans_units_strip(StrBuf* a) {
     const char* t = NULL;
     for (const char* p = a->s; *p; p++) {
         if (ans_starts(p, "\\text{") || ans_starts(p, "\\mbox{")) {
@@ -859,27 +829,27 @@ static void ans_units_strip(AStr* a) {
         }
     }
     if (t) {
-        size_t n = a->n, open = (size_t)(t - a->s) + 6; // past "\\text{" or "\\mbox{"
+        size_t n = a->len, open = (size_t)(t - a->s) + 6; // past "\\text{" or "\\mbox{"
         int ends = (n > open && a->s[n - 1] == '}') ||
                    (n >= open + 3 && a->s[n - 3] == '}' && a->s[n - 2] == '^' && isdigit((unsigned char)a->s[n - 1])) ||
                    (n >= open + 5 && a->s[n - 5] == '}' && ans_starts(a->s + n - 4, "{^") &&
                     isdigit((unsigned char)a->s[n - 2]) && a->s[n - 1] == '}');
         if (ends) {
-            AStr b;
-            astr_init(&b);
-            astr_append(&b, a->s, (size_t)(t - a->s));
-            astr_strip(&b);
-            if (b.n > 0) {
-                astr_set(a, b.s, b.n);
+            StrBuf b;
+            sb_init(&b);
+            sb_append(&b, a->s, (size_t)(t - a->s));
+            ans_strip(&b);
+            if (b.len > 0) {
+                sb_set(a, b.s, b.len);
             }
             free(b.s);
         }
     }
     for (int round = 0; round < 2; round++) {
-        long p = ans_unit_match(a->s, a->n);
-        if (p >= 0 && p + 1 < (long)a->n) {
-            a->n = (size_t)p + 1;
-            a->s[a->n] = '\0';
+        long p = ans_unit_match(a->s, a->len);
+        if (p >= 0 && p + 1 < (long)a->len) {
+            a->len = (size_t)p + 1;
+            a->s[a->len] = '\0';
         }
     }
 }
@@ -887,10 +857,10 @@ static void ans_units_strip(AStr* a) {
 // Math-Verify's repairs of hand-written gold answers (malformed_operators; nits): "\frac12",
 // "\frac{1}2", "\frac1{2}" -> "\frac{1}{2}", "\sqrt3" -> "\sqrt{3}", "5/3" -> "\frac{5}{3}",
 // ".5" -> "0.5", "0.5" -> "\frac{1}{2}".
-static void ans_repair(AStr* a) {
-    AStr b;
-    astr_init(&b);
-    for (size_t i = 0; i < a->n;) {
+static void ans_repair(StrBuf* a) {
+    StrBuf b;
+    sb_init(&b);
+    for (size_t i = 0; i < a->len;) {
         const char* p = a->s + i;
         size_t k = 0;
         if (ans_starts(p, "\\frac")) {
@@ -899,8 +869,8 @@ static void ans_repair(AStr* a) {
                 size_t m = k + 1 + (p[k + 1] == ' ');
                 const char* close = p[m] == '{' ? strchr(p + m, '}') : NULL;
                 if (close) {
-                    astr_append(&b, "\\frac{", 6), astr_append(&b, p + k, 1), astr_append(&b, "}", 1);
-                    astr_append(&b, p + m, (size_t)(close - p) + 1 - m);
+                    sb_append(&b, "\\frac{", 6), sb_append(&b, p + k, 1), sb_append(&b, "}", 1);
+                    sb_append(&b, p + m, (size_t)(close - p) + 1 - m);
                     i += (size_t)(close - p) + 1;
                     continue;
                 }
@@ -909,8 +879,8 @@ static void ans_repair(AStr* a) {
                     while (isdigit((unsigned char)p[e])) {
                         e++;
                     }
-                    astr_append(&b, "\\frac{", 6), astr_append(&b, p + k, 1), astr_append(&b, "}{", 2);
-                    astr_append(&b, p + m, e - m), astr_append(&b, "}", 1);
+                    sb_append(&b, "\\frac{", 6), sb_append(&b, p + k, 1), sb_append(&b, "}{", 2);
+                    sb_append(&b, p + m, e - m), sb_append(&b, "}", 1);
                     i += e;
                     continue;
                 }
@@ -919,8 +889,8 @@ static void ans_repair(AStr* a) {
                 if (close) {
                     size_t m = (size_t)(close - p) + 1 + (close[1] == ' ');
                     if (isdigit((unsigned char)p[m])) {
-                        astr_append(&b, "\\frac", 5), astr_append(&b, p + k, (size_t)(close - p) + 1 - k);
-                        astr_append(&b, "{", 1), astr_append(&b, p + m, 1), astr_append(&b, "}", 1);
+                        sb_append(&b, "\\frac", 5), sb_append(&b, p + k, (size_t)(close - p) + 1 - k);
+                        sb_append(&b, "{", 1), sb_append(&b, p + m, 1), sb_append(&b, "}", 1);
                         i += m + 1;
                         continue;
                     }
@@ -930,20 +900,20 @@ static void ans_repair(AStr* a) {
         if (ans_starts(p, "\\sqrt")) {
             k = 5 + (p[5] == ' ');
             if (isdigit((unsigned char)p[k])) {
-                astr_append(&b, "\\sqrt{", 6), astr_append(&b, p + k, 1), astr_append(&b, "}", 1);
+                sb_append(&b, "\\sqrt{", 6), sb_append(&b, p + k, 1), sb_append(&b, "}", 1);
                 i += k + 1;
                 continue;
             }
             if (p[k] && p[k] != '{' && p[k] != '[' && !ans_space(p[k])) { // \sqrt x
-                astr_append(&b, "\\sqrt{", 6), astr_append(&b, p + k, 1), astr_append(&b, "}", 1);
+                sb_append(&b, "\\sqrt{", 6), sb_append(&b, p + k, 1), sb_append(&b, "}", 1);
                 i += k + 1;
                 continue;
             }
         }
-        astr_append(&b, p, 1);
+        sb_append(&b, p, 1);
         i++;
     }
-    astr_set(a, b.s, b.n);
+    sb_set(a, b.s, b.len);
     const char* slash = strchr(a->s, '/');
     if (slash && strchr(slash + 1, '/') == NULL) { // "a/b" of two plain integers
         char* e1;
@@ -953,14 +923,14 @@ static void ans_repair(AStr* a) {
         snprintf(canon, sizeof(canon), "%ld/%ld", x, y);
         if (e1 == slash && *e2 == '\0' && e1 != a->s && strcmp(canon, a->s) == 0) {
             snprintf(canon, sizeof(canon), "\\frac{%ld}{%ld}", x, y);
-            astr_set(a, canon, strlen(canon));
+            sb_set(a, canon, strlen(canon));
         }
     }
     free(b.s);
 }
 
 // normalize_latex with Math-Verify's default settings (gold = 1) or open-r1's (gold = 0).
-static void ans_normalize(AStr* a, int gold) {
+static void ans_normalize(StrBuf* a, int gold) {
     ans_basic_latex(a);
     if (!gold) {
         ans_last_equation(a); // open-r1 sets equations=True
@@ -968,19 +938,19 @@ static void ans_normalize(AStr* a, int gold) {
     ans_units_strip(a);
     if (gold) {
         if (a->s[0] == '.') {
-            AStr t;
-            astr_init(&t);
-            astr_append(&t, "0", 1);
-            astr_append(&t, a->s, a->n);
-            astr_set(a, t.s, t.n);
+            StrBuf t;
+            sb_init(&t);
+            sb_append(&t, "0", 1);
+            sb_append(&t, a->s, a->len);
+            sb_set(a, t.s, t.len);
             free(t.s);
         }
         if (strcmp(a->s, "0.5") == 0) {
-            astr_set(a, "\\frac{1}{2}", 11);
+            sb_set(a, "\\frac{1}{2}", 11);
         }
         ans_repair(a);
     }
-    astr_strip(a);
+    ans_strip(a);
 }
 
 // ----------------------------------------------------------------------------
@@ -1020,7 +990,7 @@ typedef struct {
 
 // One parsed answer: its normalised text (what is compared when parsing fails) and its value.
 typedef struct {
-    AStr text;
+    StrBuf text;
     ANode nodes[ANSWER_NODES];
     int n_nodes;
     AValue v;
@@ -1844,17 +1814,18 @@ static int ans_parse_value_at(Answer* ans, const char* s, size_t n) {
 // Normalises and parses one answer. Like Math-Verify, when the text does not parse and it is a
 // chain "a = b = c", the last part is tried alone.
 static void answer_parse(Answer* ans, const char* text, int gold, int percent) {
-    astr_init(&ans->text);
+    sb_init(&ans->text);
     size_t n = strlen(text);
-    astr_append(&ans->text, text, n > ANSWER_MAX ? ANSWER_MAX : n);
+    sb_append(&ans->text, text, n > ANSWER_MAX ? ANSWER_MAX : n);
     ans_normalize(&ans->text, gold);
     ans->n_nodes = 0;
     ans->depth = 0;
-    if (!ans_parse_value(ans, ans->text.s, ans->text.n)) {
+    if (!ans_parse_value(ans, ans->text.s, ans->text.len)) {
         size_t last;
         ans->n_nodes = 0;
-        if (strchr(ans->text.s, ',') || strchr(ans->text.s, ';') || ans_eq_parts(ans->text.s, ans->text.n, &last) <= 2 ||
-            !ans_parse_value(ans, ans->text.s + last, ans->text.n - last)) {
+        if (strchr(ans->text.s, ',') || strchr(ans->text.s, ';') ||
+            ans_eq_parts(ans->text.s, ans->text.len, &last) <= 2 ||
+            !ans_parse_value(ans, ans->text.s + last, ans->text.len - last)) {
             memset(&ans->v, 0, sizeof(ans->v));
         }
     }
@@ -2164,12 +2135,12 @@ static int ans_value_equal(const Answer* g, const Answer* p) {
 // Writes the final answer of a completion (as found in step 1, before normalisation) to out.
 // Returns 1 if the completion has an answer, 0 if not (out is then "").
 static int extract_answer(const char* completion, char* out, size_t out_size) {
-    AStr a;
-    astr_init(&a);
+    StrBuf a;
+    sb_init(&a);
     int percent;
     int found = answer_find(completion, &a, &percent, 1);
     if (out_size > 0) {
-        size_t n = a.n < out_size - 1 ? a.n : out_size - 1;
+        size_t n = a.len < out_size - 1 ? a.len : out_size - 1;
         memcpy(out, a.s, found ? n : 0);
         out[found ? n : 0] = '\0';
     }
@@ -2178,8 +2149,8 @@ static int extract_answer(const char* completion, char* out, size_t out_size) {
 }
 
 static int math_verify_with(const char* completion, const char* gold, int fallback) {
-    AStr found;
-    astr_init(&found);
+    StrBuf found;
+    sb_init(&found);
     int percent;
     if (!answer_find(completion, &found, &percent, fallback)) {
         free(found.s);
@@ -2187,18 +2158,18 @@ static int math_verify_with(const char* completion, const char* gold, int fallba
     }
     Answer* g = (Answer*)malloc_check(sizeof(Answer));
     Answer* p = (Answer*)malloc_check(sizeof(Answer));
-    AStr boxed; // the gold is read as "\boxed{GOLD}" with Math-Verify's default settings
-    astr_init(&boxed);
-    astr_append(&boxed, "\\boxed{", 7);
-    astr_append(&boxed, gold, strlen(gold) > ANSWER_MAX ? ANSWER_MAX : strlen(gold));
-    astr_append(&boxed, "}", 1);
-    AStr gold_text;
-    astr_init(&gold_text);
-    ans_unbox(boxed.s, boxed.n, 1, &gold_text);
+    StrBuf boxed; // the gold is read as "\boxed{GOLD}" with Math-Verify's default settings
+    sb_init(&boxed);
+    sb_append(&boxed, "\\boxed{", 7);
+    sb_append(&boxed, gold, strlen(gold) > ANSWER_MAX ? ANSWER_MAX : strlen(gold));
+    sb_append(&boxed, "}", 1);
+    StrBuf gold_text;
+    sb_init(&gold_text);
+    ans_unbox(boxed.s, boxed.len, 1, &gold_text);
     answer_parse(g, gold_text.s, 1, 0);
     answer_parse(p, found.s, 0, percent);
     // Math-Verify compares [value, text] with [value, text]: equal values, or equal normalised text
-    int ok = (g->text.n > 0 && strcmp(g->text.s, p->text.s) == 0) || ans_value_equal(g, p);
+    int ok = (g->text.len > 0 && strcmp(g->text.s, p->text.s) == 0) || ans_value_equal(g, p);
     answer_free(g), answer_free(p);
     free(g), free(p), free(boxed.s), free(gold_text.s), free(found.s);
     return ok;
@@ -2338,20 +2309,20 @@ static const char* prompt_preset_for_bench(const char* bench) {
 
 // tmpl with every "{key}" replaced by its value; malloc'd (the caller frees).
 static char* prompt_fill(const char* tmpl, const char* const* keys, const char* const* values, int n) {
-    AStr out;
-    astr_init(&out);
+    StrBuf out;
+    sb_init(&out);
     for (const char* c = tmpl; *c;) {
         int done = 0;
         for (int k = 0; k < n && !done; k++) {
             size_t kl = strlen(keys[k]);
             if (c[0] == '{' && strncmp(c + 1, keys[k], kl) == 0 && c[1 + kl] == '}') {
-                astr_append(&out, values[k], strlen(values[k]));
+                sb_append(&out, values[k], strlen(values[k]));
                 c += kl + 2;
                 done = 1;
             }
         }
         if (!done) {
-            astr_append(&out, c++, 1);
+            sb_append(&out, c++, 1);
         }
     }
     return out.s;
