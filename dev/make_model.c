@@ -29,15 +29,6 @@ static void usage(int status) {
     exit(status);
 }
 
-static uint64_t fnv1a64(const void* data, size_t n) {
-    const unsigned char* b = (const unsigned char*)data;
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ b[i]) * 0x100000001B3ull;
-    }
-    return h;
-}
-
 static void check_model(const char* dir) {
     Qwen2Config c;
     config_load(&c, dir);
@@ -57,7 +48,7 @@ static void check_model(const char* dir) {
             printf(", %zu", list[i].shape[1]);
         }
         printf("], \"sum\": %.17g, \"fnv\": \"%016llx\"}\n", sum,
-               (unsigned long long)fnv1a64(list[i].data, list[i].numel * sizeof(float)));
+               (unsigned long long)hash_bytes(list[i].data, list[i].numel * sizeof(float)));
     }
     fprintf(stderr, "make_model: loaded %s: %d tensors, %zu parameters, tied %d, in %.2f s\n", dir, n,
             param_count(&c), c.tie_word_embeddings, t1 - t0);

@@ -28,14 +28,6 @@ static int json_ints(const Json* arr, int* out, int max) {
     return n;
 }
 
-static uint64_t fnv1a64(const char* s) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    }
-    return h;
-}
-
 static void test_search(void) {
     Json* fx = json_load_file(FIX "countdown_search.json");
     const Json* cases = jget(fx, "cases");
@@ -93,7 +85,7 @@ static void test_sets(void) {
             int nums[COUNTDOWN_MAX_NUMS];
             int n = json_ints(jget(r, "nums"), nums, COUNTDOWN_MAX_NUMS);
             char hash[17];
-            snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)fnv1a64(p.thinking));
+            snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)hash_bytes(p.thinking, strlen(p.thinking)));
             same += n == p.n && memcmp(nums, p.nums, (size_t)n * sizeof(int)) == 0 &&
                     p.target == (int)jget(r, "target")->number &&
                     strcmp(p.solution, json_get_string(r, "solution")) == 0 &&

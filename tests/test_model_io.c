@@ -12,15 +12,6 @@ static char tmpdir[256];
 
 static char* tmp_path(const char* name) { return path_join(tmpdir, name); }
 
-static uint64_t fnv1a64(const void* data, size_t n) {
-    const unsigned char* b = (const unsigned char*)data;
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ b[i]) * 0x100000001B3ull;
-    }
-    return h;
-}
-
 // Same bits, or both NaN (torch and r1 may pick different NaN payloads).
 static int same_float(float a, float b) {
     uint32_t x, y;
@@ -255,7 +246,7 @@ static void test_hf_folder(const Json* expected, const char* name) {
     for (int i = 0; i < n; i++) {
         const Json* t = json_get(tensors, list[i].name);
         char hash[32];
-        snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)fnv1a64(list[i].data, list[i].numel * 4));
+        snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)hash_bytes(list[i].data, list[i].numel * 4));
         if (t == NULL || strcmp(json_get_string(t, "fnv"), hash) != 0) {
             printf("  %s: differs from transformers' tensor\n", list[i].name);
             ok = 0;
