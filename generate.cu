@@ -17,7 +17,6 @@ cache, continuous batching over --slots sequences) on the CPU, whether built wit
 this file parses the flags, reads the prompts, and writes the completions.
 */
 #include "r1.h"
-#include "dev/parts/58_generate.h" // (until r1.h lists it)
 #ifdef __CUDACC__
 #include <cuda_runtime.h>
 #endif

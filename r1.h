@@ -13,5 +13,7 @@
 #include "dev/parts/58_generate.h"
 #include "dev/parts/60_answer.h"
 #include "dev/parts/65_grpo.h"
+#include "dev/parts/70_sft.h"
+#include "dev/parts/80_grpo_train.h"
 #include "dev/parts/90_unicode.h"
 #endif // R1_H

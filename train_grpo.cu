@@ -1,7 +1,7 @@
 // train_grpo.cu: GRPO, the reinforcement-learning stage of DeepSeek-R1, for Qwen2.5 models.
 // The third layer of the GPU program (generate.cu ⊂ train_sft.cu ⊂ train_grpo.cu). The loop itself
 // (prompts -> rollouts -> rewards -> group advantages -> GRPO loss -> update -> log -> checkpoint)
-// is r1.h's (dev/parts/80_grpo_train.h); this file parses the flags and runs it. GPU kernels come in
+// is r1.h's (its GRPO training section); this file parses the flags and runs it. GPU kernels come in
 // a later issue: built with nvcc it reports the device and runs the r1.h CPU path for now.
 //
 //   ./train_grpo                                 R1-Zero in miniature: the tiny built-in model, a short
@@ -10,9 +10,6 @@
 //   ./train_grpo --model DIR --recipe datawhale  a published recipe on a Hugging Face Qwen2.5 folder
 #define R1_NO_SFT_MAIN
 #include "train_sft.cu"
-#ifndef GRPO_MAX_STOPS // until r1.h lists dev/parts/80_grpo_train.h
-#include "dev/parts/80_grpo_train.h"
-#endif
 
 // What the flags set, besides GrpoOptions.
 typedef struct {

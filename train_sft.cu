@@ -13,9 +13,6 @@ the r1.h CPU path everywhere (and says so). Built with gcc -x c it is plain C.
 #define R1_NO_GENERATE_MAIN // generate.cu's main is not ours
 #endif
 #include "generate.cu"
-#ifndef SFT_LOSS // until r1.h lists dev/parts/70_sft.h
-#include "dev/parts/70_sft.h"
-#endif
 #ifdef __CUDACC__
 #include <cuda_runtime.h>
 #endif

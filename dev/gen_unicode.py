@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """
-dev/gen_unicode.py: writes dev/parts/90_unicode.h, the Unicode tables the tokenizer needs.
+dev/gen_unicode.py: writes the appendix of r1.h, the Unicode tables the tokenizer needs.
 
-    python3 dev/gen_unicode.py > dev/parts/90_unicode.h
+    python3 dev/gen_unicode.py > tables.h          # print the appendix
+    python3 dev/gen_unicode.py --update r1.h       # replace r1.h's appendix with it, in place
 
 The tables are sorted ranges searched by bisection; nothing else in r1.h depends on their layout.
   - \\p{L} and \\p{N} for the Qwen2 pre-tokenizer regex (general categories L* and N*).
@@ -140,6 +141,18 @@ def main():
     print(TAIL)
 
 
+def update(path):
+    """Replaces the appendix of r1.h (from its divider to the closing #endif) with fresh tables."""
+    import io, contextlib
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        main()
+    text = open(path).read()
+    marker = "// ----------------------------------------------------------------------------\n// appendix: Unicode tables"
+    start, end = text.index(marker), text.rindex("#endif // R1_H")
+    open(path, "w").write(text[:start] + buf.getvalue().rstrip("\n") + "\n\n" + text[end:])
+
+
 TAIL = r"""#define UNICODE_COUNT(t) (sizeof(t) / sizeof(t[0]))
 
 // bisection over {first, last, ...} rows of `width` words; returns the row or NULL
@@ -231,4 +244,7 @@ static uint32_t unicode_compose(uint32_t a, uint32_t b) {
 }"""
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        update(sys.argv[2])
+    else:
+        main()

@@ -13,7 +13,6 @@ tests/test_generate.c: generation (r1.h's KV cache, continuous batching, stop ru
   the full forward pass; generation_config.json is read; bad input fails with a clear message.
 */
 #include "test.h"
-#include "../dev/parts/58_generate.h"
 
 #define FIX "tests/fixtures/generate/"
 

@@ -1,16 +1,10 @@
-// tests/test_grpo_train.c: the GRPO training loop's wiring (dev/parts/80_grpo_train.h).
+// tests/test_grpo_train.c: the GRPO training loop's wiring (r1.h's GRPO training section).
 // 65_grpo.h's loss and logit gradient are checked against TRL/verl in test_grpo; here the question is
 // whether the loop feeds them the right things: the right token at the right position, the right
 // weight, advantage, old and reference log-probs for each (completion, token), and whether the
 // gradient that reaches the parameters is the gradient of the loss the loop reports. Checked by
 // central finite differences of that loss along random directions in parameter space (the model in
 // float, the difference quotient in double), with clipping, KL, entropy and temperature all on.
-#include "../r1.h"
-#ifndef GRPO_MAX_STOPS // until r1.h lists the parts
-#include "../dev/parts/58_generate.h"
-#include "../dev/parts/70_sft.h"
-#include "../dev/parts/80_grpo_train.h"
-#endif
 #include "test.h"
 
 // A tiny model (V = 320 as the built-in one, but 2 layers, C = 32) and a batch made by hand: 2

@@ -1,5 +1,5 @@
 /*
-tests/test_sft.c: the SFT section of r1.h (dev/parts/70_sft.h).
+tests/test_sft.c: the SFT section of r1.h.
 
   1. the training step against PyTorch: tests/fixtures/sft/ (dev/oracle/sft_oracle.py) holds a tiny
      Qwen2 model, a fixed packed batch (2 micro-batches x 2 rows x 24 tokens) and what transformers +
@@ -15,9 +15,6 @@ tests/test_sft.c: the SFT section of r1.h (dev/parts/70_sft.h).
      model, an output folder with an earlier run's checkpoints
 */
 #include "test.h"
-#ifndef SFT_LOSS // until r1.h lists dev/parts/70_sft.h
-#include "../dev/parts/70_sft.h"
-#endif
 
 #define FIX "tests/fixtures/sft"
 

@@ -42,9 +42,6 @@ LR, WD, CLIP = 1e-3, 0.1, 1.0
 
 R1_SIDE = r'''
 #include "r1.h"
-#ifndef SFT_LOSS
-#include "dev/parts/70_sft.h"
-#endif
 static int* read_i32(const Safetensors* st, const char* name, int* B, int* T) {
     const SafetensorsEntry* e = safetensors_find(st, name);
     int* out = (int*)malloc_check(safetensors_numel(e) * sizeof(int));

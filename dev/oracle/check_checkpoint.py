@@ -27,9 +27,6 @@ SHARED = os.environ.get("R1_SHARED", os.path.join(ROOT, "..", "shared"))
 # forward pass, write ids and logits as safetensors.
 DUMP_C = r'''
 #include "r1.h"
-#ifndef SFT_LOSS
-#include "dev/parts/70_sft.h"
-#endif
 int main(int argc, char** argv) {
     if (argc != 4) { fprintf(stderr, "usage: dump CHECKPOINT MESSAGES.json OUT.safetensors\n"); return 2; }
     Tokenizer tok;

@@ -26,7 +26,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM, Trainer, TrainingArgumen
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "optim")
 
-# r1.h's PARAM_SPECS order (dev/parts/20_model.h): (Hugging Face name, stacked over layers)
+# r1.h's PARAM_SPECS order: (Hugging Face name, stacked over layers)
 PARAM_SPECS = [
     ("model.embed_tokens.weight", False),
     ("model.layers.%d.input_layernorm.weight", True),

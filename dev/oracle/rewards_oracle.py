@@ -1,6 +1,6 @@
 """
 dev/oracle/rewards_oracle.py: makes tests/fixtures/grpo/rewards.json, the expected value of every rule-based
-reward in r1.h (dev/parts/65_grpo.h) on hand-written and generated completions, as the reference Python
+reward in r1.h (its rewards section) on hand-written and generated completions, as the reference Python
 code computes them. tests/test_rewards.c checks r1.h against it.
 
 The oracles are the reference functions themselves, transcribed below as they are (only their random

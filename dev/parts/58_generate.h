@@ -15,8 +15,6 @@
 // Greedy output equals transformers' `generate(do_sample=False)` token for token on the fixture
 // models (tests/test_generate.c, fixtures from dev/oracle/generate_oracle.py).
 
-#ifndef R1_GENERATE_PART // (until r1.h lists this part, generate.cu and the tests include it themselves)
-#define R1_GENERATE_PART
 
 // --- the KV cache and one step of the model -------------------------------------
 
@@ -671,4 +669,3 @@ static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const 
     sampler_free(&smp);
     kvcache_free(&kv);
 }
-#endif // R1_GENERATE_PART
