@@ -37,7 +37,7 @@ NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function
 NVCC_LDLIBS = -lcublas -lcublasLt -lgomp -lm
 
-R1_DEPS = r1.h $(wildcard dev/parts/*.h)
+R1_DEPS = r1.h
 
 .PHONY: all cpu gpu test clean
 all: cpu gpu
