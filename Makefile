@@ -69,7 +69,7 @@ dev/%: dev/%.c $(R1_DEPS)
 data/%: data/%.c $(R1_DEPS)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-test: cpu
+test: all
 	@bash tests/run.sh
 
 clean:
