@@ -12,32 +12,15 @@ The default model is train_sft's tiny built-in one (config_tiny). It writes the 
 the Makefile's flags, and alternates the two sides for --rounds rounds (the machine may be shared),
 keeping each side's best and median step. Both print their first loss, which must agree.
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import os, statistics, sys, tempfile, time
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
-ap.add_argument("--steps", type=int, default=4)
-ap.add_argument("--rounds", type=int, default=3)
-ap.add_argument("--hidden", type=int, default=128)
-ap.add_argument("--heads", type=int, default=4)
-ap.add_argument("--kv-heads", type=int, default=2)
-ap.add_argument("--intermediate", type=int, default=384)
-ap.add_argument("--layers", type=int, default=4)
-ap.add_argument("--vocab", type=int, default=320)
-ap.add_argument("--batch", type=int, default=1)
-ap.add_argument("--seq", type=int, default=1024)
-ap.add_argument("--attn", default="sdpa", help="transformers attention: sdpa (its default) or eager")
-args = ap.parse_args()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common
 
-os.environ["OMP_NUM_THREADS"] = str(args.threads)
+args = common.parse_args(__doc__, steps=4, hidden=128, intermediate=384, vocab=320, batch=1, seq=1024)
 import torch
 import transformers
-from safetensors.torch import save_file
-from transformers import Qwen2Config, Qwen2ForCausalLM
 
-torch.set_num_threads(args.threads)
-torch.manual_seed(0)
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LR, WD, CLIP = 1e-3, 0.1, 1.0
 
 R1_SIDE = r'''
@@ -89,13 +72,7 @@ int main(int argc, char** argv) {
 }
 '''
 
-config = Qwen2Config(hidden_size=args.hidden, num_attention_heads=args.heads, num_key_value_heads=args.kv_heads,
-                     intermediate_size=args.intermediate, num_hidden_layers=args.layers, vocab_size=args.vocab,
-                     max_position_embeddings=max(4096, args.seq), tie_word_embeddings=True, rope_theta=1e4,
-                     use_sliding_window=False, bos_token_id=1, eos_token_id=2)
-config._attn_implementation = args.attn
-model = Qwen2ForCausalLM(config).float()
-model.train()
+model = common.make_model(args, rope_theta=1e4)
 B, T = args.batch, args.seq
 ids = torch.randint(0, args.vocab, (B, T))
 pos = torch.arange(T).repeat(B, 1)
@@ -103,14 +80,9 @@ labels = ids.clone()
 labels[:, : T // 3] = -100  # a prompt: loss on the rest only, as SFT
 
 with tempfile.TemporaryDirectory() as tmp:
-    model_dir = os.path.join(tmp, "model")
-    model.save_pretrained(model_dir, safe_serialization=True)
-    batch = os.path.join(tmp, "batch.safetensors")
-    save_file({"input_ids": ids.to(torch.int32), "position_ids": pos.to(torch.int32),
-               "labels": labels.to(torch.int32)}, batch)
+    model_dir, batch = common.write_inputs(tmp, model, ids, pos, labels)
     exe = os.path.join(tmp, "bench_sft")
-    subprocess.run(["gcc", "-O3", "-march=native", "-std=c11", "-fopenmp", "-I", ROOT, "-x", "c", "-o", exe, "-",
-                    "-lm"], input=R1_SIDE, text=True, check=True)
+    common.compile_r1(exe, text=R1_SIDE)
 
     decay = set(transformers.Trainer.get_decay_parameter_names(None, model))
     params = dict(model.named_parameters())
@@ -134,15 +106,8 @@ with tempfile.TemporaryDirectory() as tmp:
         return times, first
 
     _, torch_first = torch_steps(1)  # warm-up; its loss is the initial one (before any update)
-    tt, rt = [], []
-    for round in range(args.rounds):
-        r = subprocess.run([exe, model_dir, batch, str(args.steps)], capture_output=True, text=True,
-                           env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
-        if r.returncode != 0:
-            sys.exit("r1 side failed:\n" + r.stdout + r.stderr)
-        rt += [float(x) for x in r.stdout.split("r1 step times")[1].split()]
-        r1_first = float(r.stderr.split("r1 first loss ")[1].split()[0])
-        tt += torch_steps(args.steps)[0]
+    rt, tt, last = common.alternate(args, exe, model_dir, batch, lambda n: torch_steps(n)[0])
+    r1_first = float(last.stderr.split("r1 first loss ")[1].split()[0])
 
 tokens = B * T
 params_n = sum(p.numel() for p in model.parameters())
