@@ -1,5 +1,5 @@
 // tests/test_grpo_train.c: the GRPO training loop's wiring (r1.h's GRPO training section).
-// 65_grpo.h's loss and logit gradient are checked against TRL/verl in test_grpo; here the question is
+// r1.h's GRPO loss and logit gradient are checked against TRL/verl in test_grpo; here the question is
 // whether the loop feeds them the right things: the right token at the right position, the right
 // weight, advantage, old and reference log-probs for each (completion, token), and whether the
 // gradient that reaches the parameters is the gradient of the loss the loop reports. Checked by
