@@ -36,6 +36,11 @@ CU_BINS = $(patsubst %.cu,%,$(CU_SRCS))
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function
 NVCC_LDLIBS = -lcublas -lcublasLt -lgomp -lm
+# PRECISION=FP32 builds the GPU kernels in fp32 (the kernel tests then compare with r1.h at ~1e-5);
+# the default is bf16 weights and activations with fp32 accumulation.
+ifeq ($(PRECISION),FP32)
+  NVCCFLAGS += -DENABLE_FP32
+endif
 
 R1_DEPS = r1.h
 
@@ -44,10 +49,17 @@ all: cpu gpu
 
 cpu: $(CPU_BINS)
 
-gpu: $(CU_BINS)
+# tests/test_kernels_gpu: every GPU kernel against its r1.h twin (needs nvcc to build, a GPU to run;
+# tests/run.sh runs it only where a CUDA device is present)
+GPU_TEST_BINS = $(if $(NVCC),$(patsubst %.cu,%_gpu,$(wildcard tests/test_kernels.cu)))
+
+gpu: $(CU_BINS) $(GPU_TEST_BINS)
 ifeq ($(NVCC),)
-	@echo "nvcc not found: $(CU_BINS) built as plain C (CPU path only); install the CUDA toolkit for the GPU path"
+	@echo "nvcc not found: $(CU_BINS) built as plain C (CPU path only), GPU kernel tests not built; install the CUDA toolkit for the GPU path"
 endif
+
+tests/test_kernels_gpu: tests/test_kernels.cu tests/test.h $(R1_DEPS) $(CU_SRCS)
+	$(NVCC) $(NVCCFLAGS) -o $@ $< $(NVCC_LDLIBS)
 
 ifeq ($(NVCC),)
 $(CU_BINS): %: %.cu $(R1_DEPS) $(CU_SRCS)
@@ -73,4 +85,4 @@ test: all
 	@bash tests/run.sh
 
 clean:
-	rm -f $(CPU_BINS) $(CU_BINS)
+	rm -f $(CPU_BINS) $(CU_BINS) tests/test_kernels_gpu

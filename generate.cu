@@ -19,7 +19,82 @@ this file parses the flags, reads the prompts, and writes the completions.
 #include "r1.h"
 #ifdef __CUDACC__
 #include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cublas_v2.h>
+#include <cublasLt.h>
+
+// ----------------------------------------------------------------------------
+// GPU: precision, error checks, device memory
+// The GPU path keeps weights, activations and the KV cache in floatX: bf16, or fp32 in the
+// PRECISION=FP32 build (make PRECISION=FP32), which the kernel tests use to compare with r1.h's fp32
+// twins at about 1e-5. Sums, softmax statistics, RMSNorm's statistic, logits and log-probs are fp32
+// in both builds.
+
+#ifdef ENABLE_FP32
+typedef float floatX;
+#define PRECISION_NAME "fp32"
+#else
+typedef __nv_bfloat16 floatX;
+#define PRECISION_NAME "bf16"
 #endif
+
+static void cuda_check(cudaError_t err, const char* file, int line) {
+    if (err != cudaSuccess) {
+        fatal("CUDA error at %s:%d: %s", file, line, cudaGetErrorString(err));
+    }
+}
+#define cudaCheck(err) (cuda_check((err), __FILE__, __LINE__))
+
+static void cublas_check(cublasStatus_t status, const char* file, int line) {
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        fatal("cuBLAS error %d at %s:%d", (int)status, file, line);
+    }
+}
+#define cublasCheck(status) (cublas_check((status), __FILE__, __LINE__))
+
+// Device memory with a named failure: what was asked, what is free, and the fix.
+static void* cuda_malloc_check(size_t bytes, const char* what) {
+    void* p = NULL;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+        cudaGetLastError(); // clear the error so later calls do not report it again
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        fatal("out of GPU memory allocating %s: %.2f GiB needed, %.2f GiB free of %.2f GiB; use fewer --slots, a "
+              "shorter --max-len, or a smaller model",
+              what, bytes / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0);
+    }
+    return p;
+}
+
+static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// float <-> floatX on the device
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ floatX from_float(float x) { return (floatX)x; }
+
+// ----------------------------------------------------------------------------
+// GPU: layer kernels (twins of r1.h's embedding_forward, rmsnorm_forward, matmul_forward,
+// rope_forward, swiglu_forward, residual_forward)
+// @@LAYERS@@
+
+// ----------------------------------------------------------------------------
+// GPU: attention over the KV cache (twin of r1.h's attention_cached_forward)
+// @@ATTENTION@@
+
+// ----------------------------------------------------------------------------
+// GPU: sampling (twin of r1.h's sample_token)
+// @@SAMPLING@@
+
+// ----------------------------------------------------------------------------
+// GPU: the model and one step through the KV cache (twin of r1.h's qwen2_forward_cached)
+// @@MODEL@@
+
+// ----------------------------------------------------------------------------
+// GPU: the engine behind generate_batch (continuous batching, CUDA graphs for decode steps)
+// @@ENGINE@@
+
+#endif // __CUDACC__
 
 typedef struct {
     const char* model;
