@@ -15,7 +15,13 @@ the r1.h CPU path everywhere (and says so). Built with gcc -x c it is plain C.
 #include "generate.cu"
 #ifdef __CUDACC__
 #include <cuda_runtime.h>
-#endif
+
+// ----------------------------------------------------------------------------
+// GPU: training kernels (twins of r1.h's *_backward, logprobs_forward/backward, adamw_update,
+// clip_grad_norm)
+// @@SFT_KERNELS@@
+
+#endif // __CUDACC__
 
 typedef struct {
     SftOptions o;

@@ -83,6 +83,12 @@ static void check_rel(const char* what, const float* gpu, const float* cpu, size
 // --- whole models: logits and greedy tokens -----------------------------------------------------
 // @@TEST_MODEL@@
 
+// --- the generation engine: greedy tokens and log-probs against the CPU's ----------------------
+// @@TEST_ENGINE@@
+
+// --- training kernels (train_sft.cu): backward passes, loss, AdamW ------------------------------
+// @@TEST_SFT@@
+
 int main(void) {
     int n_dev = 0;
     if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
