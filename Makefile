@@ -34,7 +34,7 @@ CU_SRCS = $(wildcard generate.cu train_sft.cu train_grpo.cu)
 CU_BINS = $(patsubst %.cu,%,$(CU_SRCS))
 # sm_80 = A100/A800, sm_90 = H100/H200
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
-NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function
+NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function -diag-suppress 177
 NVCC_LDLIBS = -lcublas -lcublasLt -lgomp -lm
 # PRECISION=FP32 builds the GPU kernels in fp32 (the kernel tests then compare with r1.h at ~1e-5);
 # the default is bf16 weights and activations with fp32 accumulation.

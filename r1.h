@@ -5376,11 +5376,13 @@ static void sampler_free(Sampler* s) {
 }
 
 // Applies the whole HF chain to a copy of `logits` (left in s->logits as probabilities) and draws
-// the next token. *logprob gets log_softmax(logits / T)[token] of the raw logits: the log-prob that
-// GRPO's trainer computes when it rescores the same token (grpo.md §1), not the log-prob under the
-// filtered distribution, so rollout and trainer log-probs agree.
-static int sample_token(Sampler* s, const float* logits, const SamplingConfig* cfg, const int* context,
-                        int n_context, uint64_t* rng, float* logprob) {
+// the next token with `coin`, a uniform number in [0, 1) (unused when greedy). *logprob gets
+// log_softmax(logits / T)[token] of the raw logits: the log-prob that GRPO's trainer computes when it
+// rescores the same token (grpo.md §1), not the log-prob under the filtered distribution, so rollout
+// and trainer log-probs agree. The coin comes from outside so that the GPU sampler
+// (sample_tokens_gpu), fed the same coins, draws the same tokens.
+static int sample_token_coin(Sampler* s, const float* logits, const SamplingConfig* cfg, const int* context,
+                             int n_context, float coin, float* logprob) {
     int V = s->V;
     float* x = s->logits;
     memcpy(x, logits, (size_t)V * sizeof(float));
@@ -5393,7 +5395,7 @@ static int sample_token(Sampler* s, const float* logits, const SamplingConfig* c
         sample_top_k(x, V, cfg->top_k, s->heap);
         sample_top_p(x, V, cfg->top_p, s->heap, s->sorted);
         softmax_row(x, V);
-        token = sample_mult(x, V, random_f32(rng));
+        token = sample_mult(x, V, coin);
     }
     if (logprob) { // log_softmax(logits / T)[token] of the raw logits, in double for accuracy
         double t = cfg->temperature > 0.0f ? cfg->temperature : 1.0, max = -INFINITY, sum = 0.0;
@@ -5408,6 +5410,18 @@ static int sample_token(Sampler* s, const float* logits, const SamplingConfig* c
     return token;
 }
 
+// The coin of one draw: a number from the sequence's own random stream, taken only when sampling
+// (greedy decoding consumes none).
+static float sample_coin(const SamplingConfig* cfg, uint64_t* rng) {
+    return cfg->temperature > 0.0f ? random_f32(rng) : 0.0f;
+}
+
+// sample_token_coin with the coin drawn from *rng.
+static int sample_token(Sampler* s, const float* logits, const SamplingConfig* cfg, const int* context,
+                        int n_context, uint64_t* rng, float* logprob) {
+    return sample_token_coin(s, logits, cfg, context, n_context, sample_coin(cfg, rng), logprob);
+}
+
 // ----------------------------------------------------------------------------
 // generation: a KV cache, continuous batching, stop rules and budget forcing
 // GRPO spends most of its time here: G completions per prompt, sampled token by token. A forward
@@ -5419,8 +5433,9 @@ static int sample_token(Sampler* s, const float* logits, const SamplingConfig* c
 // the model takes, for any subset of the slots, a few new tokens each (a whole prompt, a piece of
 // one, or the single token sampled last) and returns the logits of each one's last new token. When
 // a sequence finishes, its slot takes the next prompt at once ("continuous batching", as vLLM),
-// instead of waiting for the slowest sequence of a batch. The GPU engine (generate.cu) mirrors this
-// structure; here every step is written with the layer functions above.
+// instead of waiting for the slowest sequence of a batch. The scheduler (generate_batch_engine) is
+// written once; the step of the model under it is an engine: here the layer functions above on the
+// CPU, in generate.cu the same step on the GPU.
 //
 // Greedy output equals transformers' `generate(do_sample=False)` token for token on the fixture
 // models (tests/test_generate.c, fixtures from dev/oracle/generate_oracle.py).
@@ -5876,12 +5891,10 @@ static int generate_budget(const GenerateConfig* g, GenSeq* s, int token) {
     return 0;
 }
 
-// Samples the next token of a sequence from its logits and applies the rules. Returns 1 when the
-// sequence is finished, with *finish set.
-static int generate_advance(const GenerateConfig* g, const Tokenizer* tok, Sampler* smp, GenSeq* s,
-                            const float* logits, int* finish) {
-    float lp;
-    int token = sample_token(smp, logits, &g->sampling, s->ids, s->n, &s->rng, &lp);
+// Appends a sampled token (and its log-prob) to a sequence and applies the rules. Returns 1 when
+// the sequence is finished, with *finish set.
+static int generate_advance(const GenerateConfig* g, const Tokenizer* tok, GenSeq* s, int token, float lp,
+                            int* finish) {
     s->logprobs[s->n] = lp;
     s->ids[s->n++] = token;
     int forced = s->thinking && (g->min_think > 0 || g->max_think > 0) ? generate_budget(g, s, token) : 0;
@@ -5980,15 +5993,78 @@ static int generate_plan(GenSeq* seqs, int slots, int step_tokens, int* ids, int
     return nseq;
 }
 
-// Generates `samples` completions for each of n_prompts prompts (token ids); out[i * samples + k]
-// gets completion k of prompt i (free each with completion_free). tok may be NULL (no text, no stop
-// strings). The loop: fill the free slots with the next completions, run one step of the model
-// over every slot's waiting tokens, sample where a sequence's input is all in, retire the finished.
+// --- the engine: one step of the model, and the next token of each finished input --------------
+// generate_batch_engine (below) is the scheduler: which tokens go into a step, the stop rules, budget
+// forcing, streaming. Behind it an engine runs the model: one step over the waiting tokens of some
+// slots, then a token sampled for each sequence whose input is all in. r1.h's engine is
+// qwen2_forward_cached + sample_token_coin on the CPU; generate.cu's runs the same step on the GPU.
+// The scheduler draws each token's coin from the sequence's own random stream (random_f32, only when
+// sampling, as sample_token does), so both engines are fed the same coins and draw the same tokens.
+
+typedef struct GenEngine {
+    void* ctx;
+    // before a run: room for `slots` sequences of up to max_len tokens and for max_tokens new tokens in
+    // one step (max_tokens >= slots), sampled with `sampling` for the whole run
+    void (*begin)(void* ctx, int slots, int max_len, int max_tokens, const SamplingConfig* sampling);
+    // one step: sequence i (of nseq) appends n_new[i] tokens (ids holds them all, sequence after
+    // sequence) to slot seq_slot[i], whose cache holds slot_len[i] tokens before the step (anything
+    // cached past that is stale: budget forcing took those tokens back). Where want[i] is 1, tokens[i]
+    // gets the token sampled with coins[i] from the logits after the sequence's last new token, with
+    // context[i][0..context_len[i]) (prompt and completion, this step's tokens included) for the
+    // repetition penalty, and logprobs[i] its log-prob (sample_token_coin's); elsewhere both are unused.
+    void (*step)(void* ctx, const int* ids, const int* seq_slot, const int* n_new, const int* slot_len, int nseq,
+                 const int* want, const float* coins, const int* const* context, const int* context_len,
+                 int* tokens, float* logprobs);
+    void (*end)(void* ctx); // after a run (may keep its memory for the next)
+} GenEngine;
+
+// The CPU engine: r1.h's KV cache and sampler.
+typedef struct {
+    Qwen2* m;
+    KVCache kv;
+    Sampler smp;
+    SamplingConfig sampling;
+} CpuEngine;
+
+static void cpu_engine_begin(void* ctx, int slots, int max_len, int max_tokens, const SamplingConfig* sampling) {
+    CpuEngine* e = (CpuEngine*)ctx;
+    kvcache_init(&e->kv, &e->m->config, slots, max_len); // (per-token scratch grows on demand)
+    sampler_init(&e->smp, e->m->config.vocab_size);
+    e->sampling = *sampling;
+}
+
+static void cpu_engine_step(void* ctx, const int* ids, const int* seq_slot, const int* n_new, const int* slot_len,
+                            int nseq, const int* want, const float* coins, const int* const* context,
+                            const int* context_len, int* tokens, float* logprobs) {
+    CpuEngine* e = (CpuEngine*)ctx;
+    for (int i = 0; i < nseq; i++) {
+        e->kv.len[seq_slot[i]] = slot_len[i];
+    }
+    qwen2_forward_cached(e->m, &e->kv, ids, seq_slot, n_new, nseq);
+    for (int i = 0; i < nseq; i++) {
+        if (want[i]) {
+            const float* logits = e->kv.logits + (size_t)i * e->m->config.vocab_size;
+            tokens[i] = sample_token_coin(&e->smp, logits, &e->sampling, context[i], context_len[i], coins[i],
+                                          &logprobs[i]);
+        }
+    }
+}
+
+static void cpu_engine_end(void* ctx) {
+    CpuEngine* e = (CpuEngine*)ctx;
+    sampler_free(&e->smp);
+    kvcache_free(&e->kv);
+}
+
+// Generates `samples` completions for each of n_prompts prompts (token ids) with engine e; out[i *
+// samples + k] gets completion k of prompt i (free each with completion_free). tok may be NULL (no
+// text, no stop strings). The loop: fill the free slots with the next completions, run one step of the
+// model over every slot's waiting tokens, sample where a sequence's input is all in, retire the finished.
 // Sample k of prompt i is reproducible from (seed, i, k); with greedy decoding the output does not
 // depend on the number of slots (up to the rounding of batched matmuls; tested equal on the fixtures).
-static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const int* prompt_lens, int n_prompts,
-                           int samples, const GenerateConfig* cfg, Completion* out) {
-    const Qwen2Config* c = &m->config;
+static void generate_batch_engine(const GenEngine* e, const Qwen2Config* c, const Tokenizer* tok, int** prompts,
+                                  const int* prompt_lens, int n_prompts, int samples, const GenerateConfig* cfg,
+                                  Completion* out) {
     int total = n_prompts * samples;
     if (total <= 0) {
         return;
@@ -6023,10 +6099,7 @@ static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const 
     slots = slots < total ? slots : total;
     int step_tokens = cfg->step_tokens > 0 ? cfg->step_tokens : 512;
     step_tokens = step_tokens > slots ? step_tokens : slots; // every decoding slot fits in a step
-    KVCache kv;
-    kvcache_init(&kv, c, slots, max_len);
-    Sampler smp;
-    sampler_init(&smp, c->vocab_size);
+    e->begin(e->ctx, slots, max_len, step_tokens, &cfg->sampling);
     GenSeq* seqs = (GenSeq*)calloc_check((size_t)slots, sizeof(GenSeq));
     for (int sl = 0; sl < slots; sl++) {
         seqs[sl].prompt = -1;
@@ -6036,6 +6109,13 @@ static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const 
     int* ids = (int*)malloc_check((size_t)step_tokens * sizeof(int));
     int* seq_slot = (int*)malloc_check((size_t)slots * sizeof(int));
     int* n_new = (int*)malloc_check((size_t)slots * sizeof(int));
+    int* slot_len = (int*)malloc_check((size_t)slots * sizeof(int));
+    int* want = (int*)malloc_check((size_t)slots * sizeof(int));
+    float* coins = (float*)malloc_check((size_t)slots * sizeof(float));
+    const int** ctx_ids = (const int**)malloc_check((size_t)slots * sizeof(int*));
+    int* ctx_len = (int*)malloc_check((size_t)slots * sizeof(int));
+    int* tokens = (int*)malloc_check((size_t)slots * sizeof(int));
+    float* logprobs = (float*)malloc_check((size_t)slots * sizeof(float));
     for (int next = 0;;) {
         for (int sl = 0; sl < slots && next < total; sl++) { // free slots take the next completions
             if (seqs[sl].prompt < 0) {
@@ -6047,17 +6127,27 @@ static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const 
             break; // every slot is free and no completion is left
         }
         for (int i = 0; i < nseq; i++) {
-            kv.len[seq_slot[i]] = seqs[seq_slot[i]].fed; // (budget forcing may have moved it back)
+            GenSeq* s = &seqs[seq_slot[i]];
+            slot_len[i] = s->fed; // (budget forcing may have moved it back)
+            want[i] = s->fed + n_new[i] == s->n; // else part of a prompt: its logits predict tokens we have
+            coins[i] = want[i] ? sample_coin(&cfg->sampling, &s->rng) : 0.0f;
+            ctx_ids[i] = s->ids;
+            ctx_len[i] = s->n;
+            tokens[i] = -1, logprobs[i] = 0.0f;
         }
-        qwen2_forward_cached(m, &kv, ids, seq_slot, n_new, nseq);
+        e->step(e->ctx, ids, seq_slot, n_new, slot_len, nseq, want, coins, ctx_ids, ctx_len, tokens, logprobs);
         for (int i = 0; i < nseq; i++) {
             GenSeq* s = &seqs[seq_slot[i]];
             s->fed += n_new[i];
             int finish;
-            if (s->fed < s->n) {
-                continue; // part of a prompt: its logits predict tokens we already have
+            if (!want[i]) {
+                continue;
             }
-            int done = generate_advance(cfg, tok, &smp, s, kv.logits + (size_t)i * c->vocab_size, &finish);
+            if (tokens[i] < 0 || tokens[i] >= c->vocab_size) {
+                fatal("generate: the engine sampled token id %d, outside the vocabulary [0, %d)", tokens[i],
+                      c->vocab_size);
+            }
+            int done = generate_advance(cfg, tok, s, tokens[i], logprobs[i], &finish);
             for (; cfg->on_token && s->streamed < s->n; s->streamed++) {
                 cfg->on_token(cfg->user, s->prompt, s->sample, s->ids[s->streamed]);
             }
@@ -6075,11 +6165,20 @@ static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const 
     for (int sl = 0; sl < slots; sl++) {
         free(seqs[sl].ids), free(seqs[sl].logprobs);
     }
-    free(seqs), free(ids), free(seq_slot), free(n_new);
-    sampler_free(&smp);
-    kvcache_free(&kv);
+    free(seqs), free(ids), free(seq_slot), free(n_new), free(slot_len), free(want), free(coins);
+    free(ctx_ids), free(ctx_len), free(tokens), free(logprobs);
+    e->end(e->ctx);
 }
 
+// generate_batch_engine on the CPU engine.
+static void generate_batch(Qwen2* m, const Tokenizer* tok, int** prompts, const int* prompt_lens, int n_prompts,
+                           int samples, const GenerateConfig* cfg, Completion* out) {
+    CpuEngine ce;
+    memset(&ce, 0, sizeof(ce));
+    ce.m = m;
+    GenEngine e = {&ce, cpu_engine_begin, cpu_engine_step, cpu_engine_end};
+    generate_batch_engine(&e, &m->config, tok, prompts, prompt_lens, n_prompts, samples, cfg, out);
+}
 // ----------------------------------------------------------------------------
 // rewards: the answer checker
 // R1's accuracy reward and every math benchmark ask one question: does the final answer of a

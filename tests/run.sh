@@ -19,7 +19,7 @@ run_one() {
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 for t in tests/test_*; do
-    case "$t" in *.c|*.cu|*.h|*.py|*.sh|*.o) continue ;; esac
+    case "$t" in *.c|*.cu|*.h|*.py|*.sh|*.o|*_gpu) continue ;; esac # *_gpu: below
     [ -x "$t" ] && run_one "$t"
 done
 for t in tests/e2e_*.sh; do
