@@ -10,6 +10,12 @@
 //   ./train_grpo --model DIR --recipe datawhale  a published recipe on a Hugging Face Qwen2.5 folder
 #define R1_NO_SFT_MAIN
 #include "train_sft.cu"
+#ifdef __CUDACC__
+// ----------------------------------------------------------------------------
+// GPU: the GRPO loss and its logit gradient, chunked with the LM head (twin of r1.h's
+// grpo_loss_backward), and the GPU step behind grpo_update
+// @@GRPO_KERNELS@@
+#endif // __CUDACC__
 
 // What the flags set, besides GrpoOptions.
 typedef struct {

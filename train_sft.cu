@@ -602,6 +602,19 @@ static void adamw_update_model_gpu(const Qwen2Config* c, float* params, const fl
 
 // @@SFT_KERNELS@@
 
+// ----------------------------------------------------------------------------
+// GPU: attention for training (twins of r1.h's attention_forward / attention_backward: packed
+// documents, flash-style, no T x T matrix)
+// @@TRAIN_ATTENTION@@
+
+// ----------------------------------------------------------------------------
+// GPU: the model for training (activations kept for backward), one update, the engine behind sft_train
+// @@TRAIN_MODEL@@
+
+// ----------------------------------------------------------------------------
+// GPU: several GPUs in one process (NCCL, data parallel, ZeRO-1)
+// @@ZERO1@@
+
 #endif // __CUDACC__
 
 typedef struct {

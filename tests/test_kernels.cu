@@ -1362,6 +1362,18 @@ static void test_sft_kernels(void) {
 
 // @@TEST_SFT@@
 
+// --- training attention (flash forward/backward with packed documents) ---------------------------
+// @@TEST_TRAIN_ATTENTION@@
+
+// --- a training step on the GPU against r1.h's --------------------------------------------------
+// @@TEST_TRAIN_MODEL@@
+
+// --- NCCL / ZeRO-1 --------------------------------------------------------------------------------
+// @@TEST_ZERO1@@
+
+// --- GRPO kernels (train_grpo.cu) -------------------------------------------------------------------
+// @@TEST_GRPO@@
+
 int main(void) {
     int n_dev = 0;
     if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
