@@ -36,6 +36,13 @@ CU_BINS = $(patsubst %.cu,%,$(CU_SRCS))
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 NVCCFLAGS ?= -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fopenmp,-march=native,-Wno-unused-function -diag-suppress 177
 NVCC_LDLIBS = -lcublas -lcublasLt -lgomp -lm
+# NCCL (several GPUs) when its header is found next to nvcc or in the system; else one GPU only.
+NCCL_H := $(firstword $(wildcard $(dir $(NVCC))../include/nccl.h /usr/include/nccl.h /usr/local/include/nccl.h))
+ifeq ($(NCCL_H),)
+  NVCCFLAGS += -DR1_NO_NCCL
+else
+  NVCC_LDLIBS += -lnccl
+endif
 # PRECISION=FP32 builds the GPU kernels in fp32 (the kernel tests then compare with r1.h at ~1e-5);
 # the default is bf16 weights and activations with fp32 accumulation.
 ifeq ($(PRECISION),FP32)

@@ -238,12 +238,14 @@ static void rmsnorm_forward_gpu(floatX* out,          // (N, C)
 
 // --- matmul: cuBLASLt ---
 
-// One handle and one workspace for the process. cudaMalloc is not allowed while a stream is being
-// captured into a CUDA graph, so matmul_init runs before any capture (gpu_model_from_host calls it);
-// later calls do nothing. The workspace serves one stream at a time, as the engine runs one.
+// One handle and one workspace per host thread: with several GPUs (train_sft.cu's dist_run) each GPU
+// has its own thread, and a handle and a workspace belong to the device they were created on.
+// cudaMalloc is not allowed while a stream is being captured into a CUDA graph, so matmul_init runs
+// before any capture (gpu_model_from_host calls it); later calls do nothing. The workspace serves one
+// stream at a time, as the engine runs one.
 #define CUBLASLT_WORKSPACE_BYTES ((size_t)32 << 20)
-static cublasLtHandle_t cublaslt_handle = NULL;
-static void* cublaslt_workspace = NULL; // (32 MiB) scratch of the split-k algorithms
+static thread_local cublasLtHandle_t cublaslt_handle = NULL;
+static thread_local void* cublaslt_workspace = NULL; // (32 MiB) scratch of the split-k algorithms
 
 static void matmul_init(void) {
     if (cublaslt_handle) {
@@ -261,6 +263,31 @@ static uint32_t pointer_alignment(const void* p) {
         a /= 2;
     }
     return a;
+}
+
+// cuBLASLt's algorithm for each matmul shape (and pointer alignments), asked for once. cuBLASLt 13.x
+// fails cublasLtMatmulAlgoGetHeuristic (CUBLAS_STATUS_INTERNAL_ERROR, "Could not obtain green context
+// information") while the stream is being captured into a CUDA graph, so a captured step must find its
+// algorithms here, put there by the same step run uncaptured just before (gpu_gen_graph_step does).
+// The heuristic is deterministic per shape: the cache changes no result. Oldest entries are replaced.
+typedef struct {
+    int N, C, OC, out_type;
+    uint32_t align[4]; // of weight, inp, out (C and D), bias (0: no bias)
+    cublasLtMatmulAlgo_t algo;
+} MatmulAlgoEntry;
+#define MATMUL_ALGO_CACHE 512
+static thread_local MatmulAlgoEntry matmul_algo_cache[MATMUL_ALGO_CACHE]; // per thread, as the handle
+static thread_local int matmul_algo_count = 0, matmul_algo_next = 0;
+
+static const cublasLtMatmulAlgo_t* matmul_algo_find(const MatmulAlgoEntry* key) {
+    for (int i = 0; i < matmul_algo_count; i++) {
+        const MatmulAlgoEntry* e = &matmul_algo_cache[i];
+        if (e->N == key->N && e->C == key->C && e->OC == key->OC && e->out_type == key->out_type &&
+            memcmp(e->align, key->align, sizeof(key->align)) == 0) {
+            return &e->algo;
+        }
+    }
+    return NULL;
 }
 
 // out (N, OC) = inp (N, C) . weight (OC, C)^T [+ bias], fp32 accumulation. cuBLASLt is column-major,
@@ -307,17 +334,38 @@ static void matmul_cublaslt(void* out, cudaDataType_t out_type, // (N, OC)
         uint32_t align = pointer_alignment(align_of[k]);
         cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, align_attr[k], &align, sizeof(align)));
     }
-    cublasLtMatmulHeuristicResult_t heuristic;
-    int found = 0;
-    cublasStatus_t st =
-        cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, la, lb, ld, ld, pref, 1, &heuristic, &found);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
-        fatal("cuBLASLt has no algorithm for the matmul (N %d, C %d, OC %d, %s, out %s, bias %s; status %d)", N, C,
-              OC, PRECISION_NAME, out_type == CUDA_R_32F ? "fp32" : "bf16", bias ? "yes" : "no", (int)st);
+    MatmulAlgoEntry key;
+    memset(&key, 0, sizeof(key));
+    key.N = N, key.C = C, key.OC = OC, key.out_type = (int)out_type;
+    for (int k = 0; k < 4; k++) {
+        key.align[k] = k < 3 ? pointer_alignment(align_of[k]) : bias ? pointer_alignment(bias) : 0;
+    }
+    const cublasLtMatmulAlgo_t* algo = matmul_algo_find(&key);
+    if (!algo) {
+        cudaStreamCaptureStatus capturing;
+        cudaCheck(cudaStreamIsCapturing(stream, &capturing));
+        if (capturing != cudaStreamCaptureStatusNone) {
+            fatal("matmul_forward_gpu: no cuBLASLt algorithm chosen yet for N %d, C %d, OC %d while capturing a CUDA "
+                  "graph (cuBLASLt cannot choose during a capture): run the same step uncaptured first", N, C, OC);
+        }
+        cublasLtMatmulHeuristicResult_t heuristic;
+        int found = 0;
+        cublasStatus_t st =
+            cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, la, lb, ld, ld, pref, 1, &heuristic, &found);
+        if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+            fatal("cuBLASLt has no algorithm for the matmul (N %d, C %d, OC %d, %s, out %s, bias %s; status %d)", N,
+                  C, OC, PRECISION_NAME, out_type == CUDA_R_32F ? "fp32" : "bf16", bias ? "yes" : "no", (int)st);
+        }
+        key.algo = heuristic.algo;
+        MatmulAlgoEntry* e = &matmul_algo_cache[matmul_algo_next];
+        *e = key;
+        matmul_algo_next = (matmul_algo_next + 1) % MATMUL_ALGO_CACHE;
+        matmul_algo_count = matmul_algo_count < MATMUL_ALGO_CACHE ? matmul_algo_count + 1 : MATMUL_ALGO_CACHE;
+        algo = &e->algo;
     }
     const float alpha = 1.0f, beta = 0.0f;
-    cublasCheck(cublasLtMatmul(cublaslt_handle, desc, &alpha, weight, la, inp, lb, &beta, out, ld, out, ld,
-                               &heuristic.algo, cublaslt_workspace, CUBLASLT_WORKSPACE_BYTES, stream));
+    cublasCheck(cublasLtMatmul(cublaslt_handle, desc, &alpha, weight, la, inp, lb, &beta, out, ld, out, ld, algo,
+                               cublaslt_workspace, CUBLASLT_WORKSPACE_BYTES, stream));
     cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
     cublasCheck(cublasLtMatrixLayoutDestroy(la));
     cublasCheck(cublasLtMatrixLayoutDestroy(lb));

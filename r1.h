@@ -4409,6 +4409,116 @@ static int optimizer_step(Optimizer* o, const Qwen2Config* c, float* params, flo
 }
 
 // ----------------------------------------------------------------------------
+// ZeRO-1: one update split over several GPUs (data parallel)
+// With W data-parallel ranks, each rank runs forward and backward on its own part of the batch and
+// ends with its own gradients. ZeRO stage 1 (Rajbhandari et al. 2019) then splits the optimizer: the
+// flat parameter buffer is cut into W contiguous shards, and rank r keeps AdamW's moments for shard r
+// only (8 bytes per parameter become 8/W) and updates only those weights. One update:
+//   1. reduce-scatter: rank r receives, for its shard, the sum of the gradients of all ranks
+//   2. all-reduce of the shards' squared norms: every rank gets the global norm (skip and clip as
+//      optimizer_step does)
+//   3. AdamW on the shard, each element with the weight decay of the tensor it lies in (shard
+//      boundaries ignore tensor boundaries)
+//   4. all-gather: every rank receives every rank's updated shard
+// This is optimizer_step on the summed gradients, element for element; only the norm is summed in
+// another order (shard by shard), so a clipped update may differ in the last bit. train_sft.cu does
+// it with NCCL on real GPUs; optimizer_step_zero1_virtual below is the same thing over W virtual ranks
+// in one process, the reference tests/test_optim.c checks against optimizer_step.
+
+// Shards are a multiple of 64 elements long, so every shard starts 256-byte aligned (fp32) and the
+// GPU kernels get aligned pointers. NCCL's reduce-scatter and all-gather move equal counts per rank,
+// so the GPU buffers they touch hold zero1_padded_count elements: W whole shards, the tail past n
+// padding (zero in the gradients, never read as a weight).
+static size_t zero1_shard_size(size_t n, int world) {
+    size_t per_rank = (n + (size_t)world - 1) / (size_t)world;
+    return (per_rank + 63) / 64 * 64;
+}
+
+static size_t zero1_padded_count(size_t n, int world) { return zero1_shard_size(n, world) * (size_t)world; }
+
+// Rank `rank`'s shard [begin, end) of n elements. The shards of ranks 0..world-1 follow each other and
+// cover [0, n) exactly once; when n is small the last ranks get empty shards (begin == end == n).
+static void zero1_shard(size_t n, int rank, int world, size_t* begin, size_t* end) {
+    if (world < 1 || rank < 0 || rank >= world) {
+        fatal("zero1_shard: rank %d of a world of %d", rank, world);
+    }
+    size_t size = zero1_shard_size(n, world), b = (size_t)rank * size;
+    *begin = b < n ? b : n;
+    *end = b + size < n ? b + size : n;
+}
+
+// AdamW on the shard [begin, end) of a model's flat buffers: params and grads are whole (n), m and v
+// hold the shard's moments only (m[0] belongs to element begin). Each tensor's piece inside the shard
+// gets adamw_update with that tensor's weight decay, so the shards together do what adamw_update_model
+// does, bit for bit (the update is element-wise with the same scalars).
+static void adamw_update_shard(const Qwen2Config* c, float* params, const float* grads, float* m, float* v,
+                               size_t begin, size_t end, int t, float lr, const AdamWConfig* cfg) {
+    size_t sizes[NUM_PARAM_TENSORS + 1], at = 0;
+    param_sizes(c, sizes);
+    for (int i = 0; i <= NUM_PARAM_TENSORS; i++) {
+        size_t lo = at > begin ? at : begin, hi = at + sizes[i] < end ? at + sizes[i] : end;
+        if (lo < hi) {
+            float wd = param_decays(PARAM_SPECS[i].hf_name) ? cfg->weight_decay : 0.0f;
+            adamw_update(params + lo, grads + lo, m + (lo - begin), v + (lo - begin), hi - lo, t, lr, cfg->beta1,
+                         cfg->beta2, cfg->eps, wd);
+        }
+        at += sizes[i];
+    }
+}
+
+// One ZeRO-1 update over `world` virtual ranks: the CPU reference of what the GPUs do with NCCL.
+// Rank r has its own copy of the weights params[r] (n), its own gradients grads[r] (n, from its part
+// of the batch) and the moments of its shard only, m[r] and v[r] (zero1_shard's end - begin each).
+// Returns what optimizer_step returns. After an applied update every params[r] holds the same new
+// weights and the shard of grads[r] holds the summed, clipped gradient (the rest of grads[r] is left
+// as it was). The sum over ranks is taken in rank order in float; the norm in double, shard by shard.
+static int optimizer_step_zero1_virtual(Optimizer* o, const Qwen2Config* c, int world, float* const* params,
+                                        float* const* grads, float* const* m, float* const* v, float loss) {
+    size_t n = param_count(c);
+    double sumsq = 0.0;
+    for (int r = 0; r < world; r++) {
+        size_t b, e;
+        zero1_shard(n, r, world, &b, &e);
+        double shard_sumsq = 0.0;
+        for (size_t i = b; i < e; i++) { // 1. reduce-scatter (shards are disjoint: nothing is summed twice)
+            float s = grads[0][i];
+            for (int q = 1; q < world; q++) {
+                s += grads[q][i];
+            }
+            grads[r][i] = s;
+            shard_sumsq += (double)s * (double)s;
+        }
+        sumsq += shard_sumsq; // 2. the all-reduce of the squared norms
+    }
+    o->last_grad_norm = (float)sqrt(sumsq);
+    if (!update_is_finite(loss, o->last_grad_norm, &o->consecutive_skips)) {
+        o->total_skips++;
+        return 0;
+    }
+    float coef = o->max_grad_norm / (o->last_grad_norm + 1e-6f); // clip_grad_norm's coefficient
+    o->last_lr = lr_at_step(&o->schedule, o->updates);
+    o->updates++;
+    for (int r = 0; r < world; r++) { // 3. each rank clips and updates its shard
+        size_t b, e;
+        zero1_shard(n, r, world, &b, &e);
+        for (size_t i = b; i < e && o->max_grad_norm > 0.0f && coef < 1.0f; i++) {
+            grads[r][i] *= coef;
+        }
+        adamw_update_shard(c, params[r], grads[r], m[r], v[r], b, e, o->updates, o->last_lr, &o->adamw);
+    }
+    for (int r = 0; r < world; r++) { // 4. all-gather
+        size_t b, e;
+        zero1_shard(n, r, world, &b, &e);
+        for (int q = 0; q < world; q++) {
+            if (q != r && e > b) {
+                memcpy(params[q] + b, params[r] + b, (e - b) * sizeof(float));
+            }
+        }
+    }
+    return 1;
+}
+
+// ----------------------------------------------------------------------------
 // optimizer state on disk, for resuming a run
 // Saved next to a checkpoint as a safetensors file: AdamW's moments over the flat parameter buffer
 // ("exp_avg" = m, "exp_avg_sq" = v, the names torch gives them) and the counters, so a resumed run
@@ -10176,6 +10286,30 @@ static size_t sft_count_no_loss(const SftTokens* data, int T) {
     return count;
 }
 
+// --- another engine for the update ---------------------------------------------------------------
+// sft_update's forward, backward and AdamW run here on the CPU, or elsewhere through these hooks
+// (train_sft.cu fills them in to run them on one or more GPUs). The loop around them (data, schedule,
+// non-finite guard, metrics, held-out loss, checkpoints) stays this file's, so both engines train the
+// same way. The weights and AdamW's moments then live with the engine: sync_to_host copies them into
+// the model's params_memory and the trainer's adam_m / adam_v (before a checkpoint, and at the end of
+// sft_train), from_host copies them back (after a resume).
+typedef struct {
+    void* ctx;
+    // zero the gradients, then forward + backward over `rows` rows of T tokens (in micro-batches of
+    // up to B rows) of the mean loss over the step's n_targets loss tokens; returns the sum of -log p
+    // over those tokens
+    double (*forward_backward)(void* ctx, const int* ids, const int* pos, const int* labels, int rows, int B, int T,
+                               long long n_targets);
+    // the global gradient norm before clipping; clips to max_norm when max_norm > 0 and the norm is finite
+    float (*clip_grad_norm)(void* ctx, float max_norm);
+    // AdamW update number t (1-based, this one included) at learning rate lr
+    void (*adamw)(void* ctx, int t, float lr, const AdamWConfig* cfg);
+    // forward only over B rows: the sum of -log p over the loss tokens, their count into *n
+    double (*eval_forward)(void* ctx, const int* ids, const int* pos, const int* labels, int B, int T, long long* n);
+    void (*sync_to_host)(void* ctx, Qwen2* m, float* adam_m, float* adam_v);
+    void (*from_host)(void* ctx, const Qwen2* m, const float* adam_m, const float* adam_v);
+} SftBackend;
+
 // --- options -----------------------------------------------------------------------------
 
 typedef struct {
@@ -10203,6 +10337,7 @@ typedef struct {
     const char* model_dir;  // the model's folder (generation_config.json, tokenizer.json are copied
                             // from it into checkpoints); NULL for the tiny model
     uint64_t seed;          // data order (and the tiny model's initial weights, in the driver)
+    const SftBackend* backend; // NULL: the update runs here, on the CPU
 } SftOptions;
 
 // The HF Trainer's defaults where it has one (AdamW betas/eps, clipping 1.0, weight decay 0),
@@ -10239,6 +10374,7 @@ typedef struct {
     int last_tokens;    // real tokens in the last step
     int last_targets;   // loss tokens in the last step
     FILE* metrics;      // metrics.jsonl, or NULL
+    const SftBackend* backend; // opt->backend: NULL = the CPU
 } SftTrainer;
 
 // The step's accum x B rows, from the loader, into tr->ids, pos, labels; returns the real tokens.
@@ -10256,6 +10392,7 @@ static long long sft_fill_step(SftTrainer* tr) {
 // backward, gradients summed, then optimizer_step. Each counted token's log-prob gets the gradient
 // -1/N, N = the loss tokens of the whole step, so the gradient is that of the step's mean loss.
 // Returns 1 if the update was applied (0: skipped as non-finite).
+static int sft_update_backend(SftTrainer* tr, long long n_targets);
 static int sft_update(SftTrainer* tr) {
     Qwen2* m = tr->model;
     int B = tr->opt->batch_size, T = tr->opt->seq_len, A = tr->opt->grad_accum;
@@ -10265,6 +10402,9 @@ static int sft_update(SftTrainer* tr) {
         for (int t = 1; t < T; t++) { // labels[t] is predicted at t - 1: position 0's label never counts
             n_targets += tr->labels[r * T + t] != IGNORE_INDEX;
         }
+    }
+    if (tr->backend) {
+        return sft_update_backend(tr, n_targets);
     }
     qwen2_zero_grad(m);
     double sum = 0.0;
@@ -10281,6 +10421,26 @@ static int sft_update(SftTrainer* tr) {
     tr->last_targets = (int)n_targets;
     return optimizer_step(&tr->optim, &m->config, m->params_memory, m->grads_memory, tr->adam_m, tr->adam_v,
                           tr->loss);
+}
+
+// sft_update through tr->backend: the same update in optimizer_step's order (norm and clip, the
+// non-finite guard, the schedule, AdamW), with the arithmetic done where the backend keeps the weights.
+static int sft_update_backend(SftTrainer* tr, long long n_targets) {
+    const SftBackend* b = tr->backend;
+    int B = tr->opt->batch_size, T = tr->opt->seq_len;
+    double sum = b->forward_backward(b->ctx, tr->ids, tr->pos, tr->labels, tr->opt->grad_accum * B, B, T, n_targets);
+    tr->loss = n_targets > 0 ? (float)(sum / (double)n_targets) : 0.0f;
+    tr->last_targets = (int)n_targets;
+    Optimizer* o = &tr->optim;
+    o->last_grad_norm = b->clip_grad_norm(b->ctx, o->max_grad_norm);
+    if (!update_is_finite(tr->loss, o->last_grad_norm, &o->consecutive_skips)) {
+        o->total_skips++;
+        return 0;
+    }
+    o->last_lr = lr_at_step(&o->schedule, o->updates);
+    o->updates++;
+    b->adamw(b->ctx, o->updates, o->last_lr, &o->adamw);
+    return 1;
 }
 
 static int sft_step(SftTrainer* tr) {
@@ -10311,6 +10471,12 @@ static float sft_eval_loss(SftTrainer* tr, const SftTokens* eval, int max_rows) 
         done = b < B;
         if (b == 0) {
             break;
+        }
+        if (tr->backend) {
+            long long counted = 0;
+            sum += tr->backend->eval_forward(tr->backend->ctx, tr->ids, tr->pos, tr->labels, b, T, &counted);
+            n += counted;
+            continue;
         }
         qwen2_forward(m, tr->ids, tr->pos, tr->labels, b, T);
         for (size_t i = 0; i < (size_t)b * T; i++) {
@@ -10481,6 +10647,9 @@ static void checkpoint_commit(const char* out, int step, int keep, char* tmp) {
 }
 
 static void sft_checkpoint_save(SftTrainer* tr) {
+    if (tr->backend) { // the weights and moments to save live with the backend
+        tr->backend->sync_to_host(tr->backend->ctx, tr->model, tr->adam_m, tr->adam_v);
+    }
     char* tmp = checkpoint_begin(tr->opt->out_dir, tr->step, tr->model, tr->tok, tr->opt->model_dir, &tr->optim,
                                  tr->adam_m, tr->adam_v);
     sft_write_state(tr, tmp);
@@ -10754,6 +10923,7 @@ static void sft_trainer_init(SftTrainer* tr, Qwen2* m, const Tokenizer* tok, con
     tr->labels = (int*)malloc_check(n * sizeof(int));
     tr->dlogprobs = (float*)malloc_check((size_t)o->batch_size * o->seq_len * sizeof(float));
     tr->eval_loss = -1.0f;
+    tr->backend = o->backend;
 }
 
 static void sft_trainer_free(SftTrainer* tr) {
@@ -10804,6 +10974,9 @@ static SftResult sft_train(Qwen2* m, const Tokenizer* tok, const SftTokens* trai
             printf("resumed from %s at step %d (epoch %d, document %zu)\n", o->resume_from, tr.step, tr.loader.epoch,
                    tr.loader.cursor);
         }
+        if (tr.backend) { // the resumed weights and moments to where the backend keeps them
+            tr.backend->from_host(tr.backend->ctx, m, tr.adam_m, tr.adam_v);
+        }
     }
     if (o->out_dir) {
         tr.metrics = sft_metrics_open(o->out_dir, tr.step);
@@ -10842,6 +11015,9 @@ static SftResult sft_train(Qwen2* m, const Tokenizer* tok, const SftTokens* trai
     }
     if (tr.loader.truncated > 0 && o->log_every) {
         printf("%zu documents were longer than %d tokens and were truncated\n", tr.loader.truncated, o->seq_len);
+    }
+    if (tr.backend) { // m ends with the trained weights, as on the CPU
+        tr.backend->sync_to_host(tr.backend->ctx, m, tr.adam_m, tr.adam_v);
     }
     res.steps = tr.step, res.loss = tr.loss, res.eval_loss = tr.eval_loss, res.skipped = tr.optim.total_skips;
     sft_trainer_free(&tr);
@@ -11085,14 +11261,47 @@ static RewardExample grpo_reward_example(const GrpoPrompt* p) {
 }
 
 // ----------------------------------------------------------------------------
+// GRPO: another engine for rollouts and the update
+// As SFT's (SftBackend): the heavy parts of a step (sampling, the models' forward and backward passes,
+// AdamW) run here on the CPU, or elsewhere through these hooks (train_grpo.cu fills them in to run
+// them on a GPU). What stays here is everything else: prompts, generate_batch_engine's scheduler and
+// its coins, rewards, advantages, each micro-batch's layout and aggregation weights, the schedule and
+// the non-finite guard, metrics, checkpoints; so both engines train the same way. The policy's weights
+// and AdamW's moments then live with the backend: sync_to_host copies them into the model and adam_m /
+// adam_v (before a checkpoint, and at the end of grpo_train), from_host copies them back (a resume).
+typedef struct {
+    void* ctx;
+    const GenEngine* engine; // rollouts and held-out evaluation, with the policy's current weights
+    int step_tokens;         // generate's step_tokens for that engine (0: the default)
+    // log_softmax(logits / temperature)[y] of the policy (ref = 0) or the frozen reference model
+    // (ref = 1) at B rows of T positions: ids, pos, y and out are (B, T); y is the token a position
+    // predicts, < 0 where it predicts none (out 0 there)
+    void (*logps)(void* ctx, int ref, const int* ids, const int* pos, const int* y, int B, int T, float temperature,
+                  float* out);
+    void (*zero_grad)(void* ctx);
+    // one micro-batch (grpo_micro_step's arrays, all (B, T)): forward, grpo_loss_backward's gradient of
+    // the logits, backward, gradients added; old, ref NULL as there. Returns the loss, adds to *st
+    double (*forward_backward)(void* ctx, const int* ids, const int* pos, const int* y, const float* w,
+                               const float* adv, const float* old, const float* ref, int B, int T,
+                               const GrpoConfig* cfg, GrpoStats* st);
+    // optimizer_step on the backend's gradients: the global norm (returned, before clipping), clipped
+    // to max_grad_norm when that is > 0; then, only when loss and norm are finite, AdamW update number
+    // t (1-based, this one included) at learning rate lr
+    float (*update)(void* ctx, float loss, int t, float lr, const AdamWConfig* cfg, float max_grad_norm);
+    void (*sync_to_host)(void* ctx, Qwen2* m, float* adam_m, float* adam_v);
+    void (*from_host)(void* ctx, const Qwen2* m, const float* adam_m, const float* adam_v);
+} GrpoBackend;
+
+// ----------------------------------------------------------------------------
 // GRPO: rollouts
 // generate_batch (the generation section) samples G completions of each prompt with the KV cache; this is
 // the only place that fills its config, so the loop below reads as the algorithm.
 
 // n_prompts prompts, `samples` completions each (prompt-major: out[p * samples + s]).
-// temperature 0 is greedy decoding (evaluation).
-static void grpo_generate(Qwen2* m, const Tokenizer* tok, const GrpoOptions* o, GrpoPrompt* prompts, int n_prompts,
-                          int samples, float temperature, uint64_t seed, Completion* out) {
+// temperature 0 is greedy decoding (evaluation). be: NULL, or a backend whose engine samples instead.
+static void grpo_generate(Qwen2* m, const GrpoBackend* be, const Tokenizer* tok, const GrpoOptions* o,
+                          GrpoPrompt* prompts, int n_prompts, int samples, float temperature, uint64_t seed,
+                          Completion* out) {
     int** ids = (int**)malloc_check((size_t)n_prompts * sizeof(int*));
     int* lens = (int*)malloc_check((size_t)n_prompts * sizeof(int));
     for (int i = 0; i < n_prompts; i++) {
@@ -11113,7 +11322,12 @@ static void grpo_generate(Qwen2* m, const Tokenizer* tok, const GrpoOptions* o, 
     for (int i = 0; i < GRPO_MAX_STOPS && o->stop[i]; i++) {
         gc.stop[gc.n_stop++] = o->stop[i];
     }
-    generate_batch(m, tok, ids, lens, n_prompts, samples, &gc, out);
+    if (be && be->engine) {
+        gc.step_tokens = be->step_tokens;
+        generate_batch_engine(be->engine, &m->config, tok, ids, lens, n_prompts, samples, &gc, out);
+    } else {
+        generate_batch(m, tok, ids, lens, n_prompts, samples, &gc, out);
+    }
     free(ids), free(lens);
 }
 
@@ -11260,39 +11474,91 @@ static void grpo_batch_logps(Qwen2* m, GrpoBatch* b, const GrpoOptions* o, int p
     free(ids), free(pos), free(where);
 }
 
-// One micro-batch of the update: forward, the GRPO gradient of the logits, backward (gradients are
-// added into m->grads). n_micro and global_tokens make the aggregation see the whole batch
-// (grpo_token_weights). Returns this micro-batch's share of the loss; adds to *st.
-static double grpo_micro_step(Qwen2* m, const GrpoBatch* b, const GrpoOptions* o, int c0, int c1, int pad_id,
-                              int n_micro, double global_tokens, GrpoStats* st) {
-    int T = b->Tmax, V = m->config.vocab_size, B = c1 - c0, L = b->Lmax;
+// grpo_batch_logps through a backend: the policy's (ref = 0) or the reference model's (ref = 1).
+static void grpo_batch_logps_backend(const GrpoBackend* be, int ref, GrpoBatch* b, const GrpoOptions* o, int pad_id,
+                                     float* out) {
+    int T = b->Tmax, mb = o->micro_batch > 0 ? o->micro_batch : b->n;
+    size_t n = (size_t)mb * T;
+    int* ids = (int*)malloc_check(n * sizeof(int));
+    int* pos = (int*)malloc_check(n * sizeof(int));
+    int* y = (int*)malloc_check(n * sizeof(int));
+    long* where = (long*)malloc_check(n * sizeof(long));
+    float* lp = (float*)malloc_check(n * sizeof(float));
+    for (int c0 = 0; c0 < b->n; c0 += mb) {
+        int c1 = c0 + mb < b->n ? c0 + mb : b->n, B = c1 - c0;
+        grpo_layout(b, c0, c1, pad_id, ids, pos, where);
+        for (size_t i = 0; i < (size_t)B * T; i++) {
+            y[i] = where[i] >= 0 ? ids[i + 1] : -1;
+        }
+        be->logps(be->ctx, ref, ids, pos, y, B, T, o->temperature, lp);
+        for (size_t i = 0; i < (size_t)B * T; i++) {
+            if (where[i] >= 0) {
+                out[where[i]] = lp[i];
+            }
+        }
+    }
+    free(ids), free(pos), free(y), free(where), free(lp);
+}
+
+// A micro-batch laid out for the model: completions [c0, c1) as B rows of T = Tmax positions
+// (grpo_layout), and per position, all (B, T): the token it predicts (y), its aggregation weight x
+// mask (w), the completion's advantage, the old and reference log-probs (all 0 where it predicts none).
+typedef struct {
+    int B, T;
+    int *ids, *pos, *y;
+    long* where;
+    float *w, *adv, *old, *ref;
+} GrpoMicro;
+
+// n_micro and global_tokens make the aggregation see the whole batch (grpo_token_weights).
+static void grpo_micro_inputs(GrpoMicro* mi, const GrpoBatch* b, const GrpoOptions* o, int c0, int c1, int pad_id,
+                              int n_micro, double global_tokens) {
+    int T = b->Tmax, B = c1 - c0, L = b->Lmax;
     size_t BT = (size_t)B * T;
-    int* ids = (int*)malloc_check(BT * sizeof(int));
-    int* pos = (int*)malloc_check(BT * sizeof(int));
-    long* where = (long*)malloc_check(BT * sizeof(long));
-    int* y = (int*)calloc_check(BT, sizeof(int));          // (B, T) the token each position predicts
-    float* w = (float*)calloc_check(BT, sizeof(float));    // (B, T) aggregation weight x mask
-    float* adv = (float*)calloc_check(BT, sizeof(float));  // (B, T)
-    float* old = (float*)calloc_check(BT, sizeof(float));  // (B, T)
-    float* ref = (float*)calloc_check(BT, sizeof(float));  // (B, T)
+    mi->B = B, mi->T = T;
+    mi->ids = (int*)malloc_check(BT * sizeof(int));
+    mi->pos = (int*)malloc_check(BT * sizeof(int));
+    mi->where = (long*)malloc_check(BT * sizeof(long));
+    mi->y = (int*)calloc_check(BT, sizeof(int));
+    mi->w = (float*)calloc_check(BT, sizeof(float));
+    mi->adv = (float*)calloc_check(BT, sizeof(float));
+    mi->old = (float*)calloc_check(BT, sizeof(float));
+    mi->ref = (float*)calloc_check(BT, sizeof(float));
     float* wc = (float*)malloc_check((size_t)B * L * sizeof(float)); // (B, Lmax) weights per completion token
-    grpo_layout(b, c0, c1, pad_id, ids, pos, where);
+    grpo_layout(b, c0, c1, pad_id, mi->ids, mi->pos, mi->where);
     if (o->agg == GRPO_AGG_BNPO) { // a token mean per micro-batch, then / n_micro, as TRL's bnpo
         grpo_token_weights(wc, b->mask + (size_t)c0 * L, B, L, o->agg, o->max_completion, global_tokens, n_micro);
     } else { // the others are means over the whole batch: the same update however it is split
         memcpy(wc, b->weight + (size_t)c0 * L, (size_t)B * L * sizeof(float));
     }
     for (size_t i = 0; i < BT; i++) {
-        if (where[i] >= 0) {
-            long k = where[i];
-            y[i] = ids[i + 1];
-            w[i] = wc[k - (long)c0 * L];
-            adv[i] = b->adv[k / L];
-            old[i] = b->old_logp ? b->old_logp[k] : 0.0f;
-            ref[i] = b->ref_logp ? b->ref_logp[k] : 0.0f;
+        if (mi->where[i] >= 0) {
+            long k = mi->where[i];
+            mi->y[i] = mi->ids[i + 1];
+            mi->w[i] = wc[k - (long)c0 * L];
+            mi->adv[i] = b->adv[k / L];
+            mi->old[i] = b->old_logp ? b->old_logp[k] : 0.0f;
+            mi->ref[i] = b->ref_logp ? b->ref_logp[k] : 0.0f;
         }
     }
-    qwen2_forward(m, ids, pos, NULL, B, T);
+    free(wc);
+}
+
+static void grpo_micro_free(GrpoMicro* mi) {
+    free(mi->ids), free(mi->pos), free(mi->where), free(mi->y), free(mi->w), free(mi->adv), free(mi->old);
+    free(mi->ref);
+    memset(mi, 0, sizeof(*mi));
+}
+
+// One micro-batch of the update: forward, the GRPO gradient of the logits, backward (gradients are
+// added into m->grads). Returns this micro-batch's share of the loss; adds to *st.
+static double grpo_micro_step(Qwen2* m, const GrpoBatch* b, const GrpoOptions* o, int c0, int c1, int pad_id,
+                              int n_micro, double global_tokens, GrpoStats* st) {
+    GrpoMicro mi;
+    grpo_micro_inputs(&mi, b, o, c0, c1, pad_id, n_micro, global_tokens);
+    int V = m->config.vocab_size;
+    size_t BT = (size_t)mi.B * mi.T;
+    qwen2_forward(m, mi.ids, mi.pos, NULL, mi.B, mi.T);
     float* dlogits = qwen2_dlogits(m); // (B, T, V)
     GrpoConfig cfg = o->loss;
     cfg.temperature = o->temperature;
@@ -11307,8 +11573,9 @@ static double grpo_micro_step(Qwen2* m, const GrpoBatch* b, const GrpoOptions* o
     for (int k = 0; k < nt; k++) {
         size_t r0 = BT * k / nt, r1 = BT * (k + 1) / nt;
         float l = 0.0f;
-        grpo_loss_backward(dlogits + r0 * V, &l, m->acts.logits + r0 * V, y + r0, b->old_logp ? old + r0 : NULL,
-                           b->ref_logp ? ref + r0 : NULL, adv + r0, w + r0, NULL, (int)(r1 - r0), V, &cfg, &part[k]);
+        grpo_loss_backward(dlogits + r0 * V, &l, m->acts.logits + r0 * V, mi.y + r0, b->old_logp ? mi.old + r0 : NULL,
+                           b->ref_logp ? mi.ref + r0 : NULL, mi.adv + r0, mi.w + r0, NULL, (int)(r1 - r0), V, &cfg,
+                           &part[k]);
         loss[k] = l;
     }
     double total = 0.0;
@@ -11319,19 +11586,25 @@ static double grpo_micro_step(Qwen2* m, const GrpoBatch* b, const GrpoOptions* o
         st->clip_dual += part[k].clip_dual;
     }
     qwen2_backward_from_dlogits(m);
-    free(ids), free(pos), free(where), free(y), free(w), free(adv), free(old), free(ref), free(wc);
+    grpo_micro_free(&mi);
     free(part), free(loss);
     return total;
+}
+
+// The tokens that enter the loss, over the whole batch (DAPO's denominator).
+static double grpo_global_tokens(const GrpoBatch* b) {
+    double global_tokens = 0.0;
+    for (size_t i = 0; i < (size_t)b->n * b->Lmax; i++) {
+        global_tokens += b->mask[i];
+    }
+    return global_tokens;
 }
 
 // num_iterations updates from one scored batch. Returns the last update's loss.
 static double grpo_update(Qwen2* m, GrpoBatch* b, const GrpoOptions* o, int pad_id, Optimizer* opt, float* adam_m,
                           float* adam_v, GrpoStats* st) {
     int mb = o->micro_batch > 0 ? o->micro_batch : b->n, n_micro = (b->n + mb - 1) / mb;
-    double global_tokens = 0.0, loss = 0.0;
-    for (size_t i = 0; i < (size_t)b->n * b->Lmax; i++) {
-        global_tokens += b->mask[i];
-    }
+    double global_tokens = grpo_global_tokens(b), loss = 0.0;
     for (int it = 0; it < o->num_iterations; it++) {
         qwen2_zero_grad(m);
         loss = 0.0;
@@ -11340,6 +11613,38 @@ static double grpo_update(Qwen2* m, GrpoBatch* b, const GrpoOptions* o, int pad_
             loss += grpo_micro_step(m, b, o, c0, c1, pad_id, n_micro, global_tokens, st);
         }
         optimizer_step(opt, &m->config, m->params_memory, m->grads_memory, adam_m, adam_v, (float)loss);
+    }
+    return loss;
+}
+
+// grpo_update through a backend: the same micro-batches and weights, then optimizer_step's order (norm
+// and clip, the non-finite guard, the schedule, AdamW) with the arithmetic where the backend keeps
+// the weights.
+static double grpo_update_backend(const GrpoBackend* be, GrpoBatch* b, const GrpoOptions* o, int pad_id,
+                                  Optimizer* opt, GrpoStats* st) {
+    int mb = o->micro_batch > 0 ? o->micro_batch : b->n, n_micro = (b->n + mb - 1) / mb;
+    double global_tokens = grpo_global_tokens(b), loss = 0.0;
+    GrpoConfig cfg = o->loss;
+    cfg.temperature = o->temperature;
+    for (int it = 0; it < o->num_iterations; it++) {
+        be->zero_grad(be->ctx);
+        loss = 0.0;
+        for (int c0 = 0; c0 < b->n; c0 += mb) {
+            int c1 = c0 + mb < b->n ? c0 + mb : b->n;
+            GrpoMicro mi;
+            grpo_micro_inputs(&mi, b, o, c0, c1, pad_id, n_micro, global_tokens);
+            loss += be->forward_backward(be->ctx, mi.ids, mi.pos, mi.y, mi.w, mi.adv, b->old_logp ? mi.old : NULL,
+                                         b->ref_logp ? mi.ref : NULL, mi.B, mi.T, &cfg, st);
+            grpo_micro_free(&mi);
+        }
+        float lr = lr_at_step(&opt->schedule, opt->updates); // (used only if the update is applied)
+        opt->last_grad_norm = be->update(be->ctx, (float)loss, opt->updates + 1, lr, &opt->adamw, opt->max_grad_norm);
+        if (!update_is_finite((float)loss, opt->last_grad_norm, &opt->consecutive_skips)) {
+            opt->total_skips++;
+            continue;
+        }
+        opt->last_lr = lr;
+        opt->updates++;
     }
     return loss;
 }
@@ -11424,6 +11729,7 @@ typedef struct {
     Optimizer opt;
     float *adam_m, *adam_v; // AdamW's moments, laid out as the parameters
     double eval_before;     // held-out accuracy before step 1, logged as step 0 (< 0: none)
+    const GrpoBackend* backend; // NULL: rollouts and updates run here, on the CPU
 } GrpoRun;
 
 static void grpo_step(GrpoRun* r, const GrpoOptions* o, int step, GrpoMetrics* mt) {
@@ -11437,21 +11743,34 @@ static void grpo_step(GrpoRun* r, const GrpoOptions* o, int step, GrpoMetrics* m
     b.prompts = (GrpoPrompt*)calloc_check((size_t)P, sizeof(GrpoPrompt));
     b.comp = (Completion*)calloc_check((size_t)b.n, sizeof(Completion));
     grpo_step_prompts(b.prompts, o, r->tok, r->data, step);
-    grpo_generate(r->policy, r->tok, o, b.prompts, P, G, o->temperature, grpo_stream(o->seed, step, 3), b.comp);
+    grpo_generate(r->policy, r->backend, r->tok, o, b.prompts, P, G, o->temperature, grpo_stream(o->seed, step, 3),
+                  b.comp);
     double t1 = wall_time();
     grpo_batch_score(&b, o, &r->rewards);
     if (o->num_iterations > 1) { // the sampling policy's log-probs, before any update moves it
         b.old_logp = (float*)calloc_check((size_t)b.n * b.Lmax, sizeof(float));
-        grpo_batch_logps(r->policy, &b, o, pad, b.old_logp);
+        if (r->backend) {
+            grpo_batch_logps_backend(r->backend, 0, &b, o, pad, b.old_logp);
+        } else {
+            grpo_batch_logps(r->policy, &b, o, pad, b.old_logp);
+        }
     }
     if (o->loss.beta != 0.0f) {
         b.ref_logp = (float*)calloc_check((size_t)b.n * b.Lmax, sizeof(float));
-        grpo_batch_logps(r->ref, &b, o, pad, b.ref_logp);
+        if (r->backend) {
+            grpo_batch_logps_backend(r->backend, 1, &b, o, pad, b.ref_logp);
+        } else {
+            grpo_batch_logps(r->ref, &b, o, pad, b.ref_logp);
+        }
     }
     double t2 = wall_time();
     GrpoStats st;
     memset(&st, 0, sizeof(st));
-    mt->loss = grpo_update(r->policy, &b, o, pad, &r->opt, r->adam_m, r->adam_v, &st);
+    if (r->backend) {
+        mt->loss = grpo_update_backend(r->backend, &b, o, pad, &r->opt, &st);
+    } else {
+        mt->loss = grpo_update(r->policy, &b, o, pad, &r->opt, r->adam_m, r->adam_v, &st);
+    }
     double t3 = wall_time();
     for (int c = 0; c < o->show && c < b.n; c++) {
         printf("  [%d] reward %.2f | %s%s\n", c, b.reward[c], b.prompts[c / G].text, b.comp[c].text);
@@ -11473,7 +11792,8 @@ static void grpo_step(GrpoRun* r, const GrpoOptions* o, int step, GrpoMetrics* m
 // The first n problems of the generator's test split (targets never drawn in training), answered
 // greedily, each scored by countdown_correct. The same set for a given seed, before and after.
 
-static double grpo_eval_countdown(Qwen2* m, const Tokenizer* tok, const GrpoOptions* o, int n) {
+// be: NULL, or the backend whose engine generates.
+static double grpo_eval_countdown(Qwen2* m, const GrpoBackend* be, const Tokenizer* tok, const GrpoOptions* o, int n) {
     CountdownConfig cc = grpo_countdown_config(o);
     CountdownGen gen;
     countdown_init(&gen, &cc, o->seed, 1);
@@ -11485,7 +11805,7 @@ static double grpo_eval_countdown(Qwen2* m, const Tokenizer* tok, const GrpoOpti
         grpo_countdown_prompt(&prompts[i], tok, o->prompt_format, &cp);
         countdown_problem_free(&cp);
     }
-    grpo_generate(m, tok, o, prompts, n, 1, 0.0f, 1, comp);
+    grpo_generate(m, be, tok, o, prompts, n, 1, 0.0f, 1, comp);
     int right = 0;
     for (int i = 0; i < n; i++) {
         int ok = countdown_correct(comp[i].text ? comp[i].text : "", prompts[i].nums, prompts[i].n_nums,
@@ -11521,6 +11841,9 @@ static void grpo_write_state(GrpoRun* r, const GrpoOptions* o, const char* dir, 
 }
 
 static void grpo_checkpoint_save(GrpoRun* r, const GrpoOptions* o, const char* model_dir, int step) {
+    if (r->backend) { // the weights and moments to save live with the backend
+        r->backend->sync_to_host(r->backend->ctx, r->policy, r->adam_m, r->adam_v);
+    }
     char* tmp = checkpoint_begin(o->out_dir, step, r->policy, r->tok, model_dir, &r->opt, r->adam_m, r->adam_v);
     grpo_write_state(r, o, tmp, step);
     checkpoint_commit(o->out_dir, step, 2, tmp);
@@ -11593,7 +11916,7 @@ static void grpo_train(GrpoRun* r, const GrpoOptions* o, int start_step, const c
         }
         if (o->eval_every > 0 && mt.step % o->eval_every == 0 && mt.step < o->steps &&
             strcmp(o->task, "countdown") == 0) {
-            double acc = grpo_eval_countdown(r->policy, r->tok, o, o->eval_n);
+            double acc = grpo_eval_countdown(r->policy, r->backend, r->tok, o, o->eval_n);
             printf("step %d: held-out Countdown accuracy %.1f%% (%d problems, greedy)\n", mt.step, 100.0 * acc,
                    o->eval_n);
             if (log) {
@@ -11604,6 +11927,9 @@ static void grpo_train(GrpoRun* r, const GrpoOptions* o, int start_step, const c
         if (o->out_dir && ((o->save_every > 0 && mt.step % o->save_every == 0) || mt.step == stop)) {
             grpo_checkpoint_save(r, o, model_dir, mt.step);
         }
+    }
+    if (r->backend) { // the policy ends with the trained weights, as on the CPU
+        r->backend->sync_to_host(r->backend->ctx, r->policy, r->adam_m, r->adam_v);
     }
     if (log) {
         fclose(log);

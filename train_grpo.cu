@@ -1,8 +1,10 @@
 // train_grpo.cu: GRPO, the reinforcement-learning stage of DeepSeek-R1, for Qwen2.5 models.
 // The third layer of the GPU program (generate.cu ⊂ train_sft.cu ⊂ train_grpo.cu). The loop itself
 // (prompts -> rollouts -> rewards -> group advantages -> GRPO loss -> update -> log -> checkpoint)
-// is r1.h's (its GRPO training section); this file parses the flags and runs it. GPU kernels come in
-// a later issue: built with nvcc it reports the device and runs the r1.h CPU path for now.
+// is r1.h's (its GRPO training section); this file parses the flags and runs it. Built with nvcc and
+// run where there is a CUDA device, it hands the loop a GrpoBackend (below): rollouts with
+// generate.cu's engine, updates with train_sft.cu's GpuTrain and the GRPO head of this file. Without a
+// device (or with --cpu, or built with gcc -x c) it runs the r1.h CPU path.
 //
 //   ./train_grpo                                 R1-Zero in miniature: the tiny built-in model, a short
 //                                                cold-start SFT on Countdown, then GRPO on Countdown,
@@ -14,6 +16,651 @@
 // ----------------------------------------------------------------------------
 // GPU: the GRPO loss and its logit gradient, chunked with the LM head (twin of r1.h's
 // grpo_loss_backward), and the GPU step behind grpo_update
+// GRPO's head. The loss only sees the model through each completion token's log-prob and entropy
+// under softmax(logits / Temp), so, as on the CPU, there is no autograd here: the gradient of the
+// loss with respect to the logits is written directly (r1.h's grpo_token_backward explains it). The
+// whole (B*T, V) logits of a micro-batch never exist (at V = 151,936 a token's row is 600 KB):
+// grpo_lm_head_loss_gpu takes chunk_rows rows at a time, as lm_head_loss_gpu does,
+//     logits  = h . lm_head^T                               fp32, cuBLAS           (chunk_rows, V)
+//     dlogits = the GRPO gradient of the row                grpo_loss_backward_gpu, floatX
+//     dh += dlogits . lm_head,  dlm_head += dlogits^T . h   matmul_backward_gpu
+// grpo_loss_backward_gpu is grpo_loss_backward with one block per row: one pass over the row gives its
+// log-sum-exp and entropy, one thread does the token's scalar math (ratio, clipping, KL, in double,
+// branch for branch as r1.h's grpo_pg and grpo_kl), a second pass writes the gradient. Instead of
+// adding to a GrpoStats it writes each token's statistics to a (N, GRPO_TOKEN_STATS) array: no
+// atomics, and grpo_stats_sum_gpu sums them in a fixed order (the same numbers on every run).
+// grpo_lm_head_logp_gpu is the forward-only pass (r1.h's grpo_row_logp): the reference model's and
+// the sampling policy's log-probs of the completion tokens.
+
+#define GRPO_BLOCK 512 // threads per row
+
+// The columns of the per-token statistics (GrpoStats's fields, plus the token's share of the loss).
+#define GRPO_TS_LOSS 0      // w l - c we H
+#define GRPO_TS_TOKENS 1    // 1 for a token that enters the loss, 0 for a masked one (all columns 0)
+#define GRPO_TS_KL 2        // the KL estimate (kl_type; 0 when beta = 0)
+#define GRPO_TS_ENTROPY 3   // H of softmax(logits / Temp)
+#define GRPO_TS_RATIO 4     // rho
+#define GRPO_TS_CLIP_LOW 5  // 1 when clipped at 1 - eps_low
+#define GRPO_TS_CLIP_HIGH 6 // 1 when clipped at 1 + eps_high
+#define GRPO_TS_CLIP_DUAL 7 // 1 when capped by the dual clip
+#define GRPO_TOKEN_STATS 8
+
+// r1.h's grpo_kl on the device: dl/dlogp of the KL term, its value in *kl.
+__device__ double grpo_kl_dev(double logp, double logr, const GrpoConfig& cfg, double* kl) {
+    double d = logp - logr, grad;
+    if (cfg.kl_type == GRPO_KL_K1) {
+        *kl = d, grad = 1.0;
+    } else if (cfg.kl_type == GRPO_KL_K2) {
+        *kl = 0.5 * d * d, grad = d;
+    } else {
+        double x = logr - logp, dx = -1.0;
+        if (cfg.verl_clamps && (x > 20.0 || x < -20.0)) {
+            x = x > 0 ? 20.0 : -20.0, dx = 0.0;
+        }
+        *kl = exp(x) - x - 1.0, grad = (exp(x) - 1.0) * dx;
+        if (cfg.verl_clamps && *kl > 10.0) {
+            *kl = 10.0, grad = 0.0;
+        }
+    }
+    return cfg.kl_k2_grad ? d : grad;
+}
+
+// r1.h's grpo_pg on the device: dl/dlogp of the clipped surrogate, its value in *pg, rho in *ratio,
+// and which clip took the token in *clip (GRPO_TS_CLIP_LOW / _HIGH / _DUAL, or 0 for none).
+__device__ double grpo_pg_dev(double logp, double old_logp, int has_old, double A, const GrpoConfig& cfg, double* pg,
+                              double* ratio, int* clip) {
+    double lr = has_old ? logp - old_logp : 0.0, drho = 1.0;
+    if (cfg.verl_clamps && (lr > 20.0 || lr < -20.0)) {
+        lr = lr > 0 ? 20.0 : -20.0, drho = 0.0;
+    }
+    double rho = exp(lr);
+    double lo = 1.0 - cfg.eps_low, hi = 1.0 + cfg.eps_high;
+    double rho_clip = rho < lo ? lo : rho > hi ? hi : rho;
+    *ratio = rho, *clip = 0;
+    if ((A > 0 && rho > hi) || (A < 0 && rho < lo)) {
+        *clip = A > 0 ? GRPO_TS_CLIP_HIGH : GRPO_TS_CLIP_LOW;
+        *pg = -rho_clip * A;
+        return 0.0;
+    }
+    if (A < 0 && cfg.dual_clip > 0 && rho > cfg.dual_clip) {
+        *clip = GRPO_TS_CLIP_DUAL;
+        *pg = -A * cfg.dual_clip;
+        return 0.0;
+    }
+    *pg = -rho * A;
+    return -A * rho * drho;
+}
+
+// Merges two partial (max m, s = sum exp(z - m), e = sum exp(z - m) (m - z)) of one row; e >= 0
+// is rescaled to the new max as e' = exp(m - M) (e + (M - m) s). An empty part has m = -inf.
+__device__ void grpo_lse_merge(float* m, float* s, float* e, float m2, float s2, float e2) {
+    if (m2 == -INFINITY) {
+        return;
+    }
+    if (*m == -INFINITY) {
+        *m = m2, *s = s2, *e = e2;
+        return;
+    }
+    float M = fmaxf(*m, m2), a1 = expf(*m - M), a2 = expf(m2 - M);
+    *e = a1 * (*e + (M - *m) * *s) + a2 * (e2 + (M - m2) * s2);
+    *s = a1 * *s + a2 * s2;
+    *m = M;
+}
+
+// The log-sum-exp of z = x / Temp over one row of V and the entropy of softmax(z), by the whole block
+// (blockDim.x a multiple of 32) in one pass; every thread gets both. H = sum p (lse - z) = e / s + log s
+// is a sum of non-negative terms: none of the cancellation of lse - sum p z on a peaked row.
+__device__ void grpo_row_lse_entropy(const float* x, int V, float inv_t, float* lse_out, float* h_out) {
+    __shared__ float sm[32], ss[32], se[32], res[2];
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    float m = -INFINITY, s = 0.0f, e = 0.0f;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float z = x[j] * inv_t;
+        if (z > m) { // a new max: what came before shrinks by exp(m - z)
+            float a = expf(m - z);
+            e = m == -INFINITY ? 0.0f : a * (e + (z - m) * s);
+            s = s * a + 1.0f;
+            m = z;
+        } else {
+            float p = expf(z - m);
+            s += p;
+            e += p * (m - z);
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        float e2 = __shfl_xor_sync(0xffffffffu, e, o);
+        grpo_lse_merge(&m, &s, &e, m2, s2, e2);
+    }
+    if (lane == 0) {
+        sm[warp] = m, ss[warp] = s, se[warp] = e;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        m = lane < nwarps ? sm[lane] : -INFINITY;
+        s = lane < nwarps ? ss[lane] : 0.0f;
+        e = lane < nwarps ? se[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) {
+            float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+            float e2 = __shfl_xor_sync(0xffffffffu, e, o);
+            grpo_lse_merge(&m, &s, &e, m2, s2, e2);
+        }
+        if (lane == 0) {
+            res[0] = m + logf(s);
+            res[1] = e / s + logf(s);
+        }
+    }
+    __syncthreads();
+    *lse_out = res[0], *h_out = res[1];
+}
+
+// One block per row (token) i: dlogits row i, and the token's statistics.
+__global__ void __launch_bounds__(GRPO_BLOCK)
+    grpo_loss_backward_kernel(floatX* dlogits, float* tok_stats, const float* logits, const int* tokens,
+                              const float* old_logp, const float* ref_logp, const float* adv, const float* weight,
+                              const float* ent_weight, int V, GrpoConfig cfg) {
+    __shared__ float bc[2]; // a = w g and c = entropy_coef we, from thread 0 to the block
+    int i = blockIdx.x, y = tokens[i];
+    const float* x = logits + (size_t)i * V;
+    floatX* dx = dlogits + (size_t)i * V;
+    float* st = tok_stats + (size_t)i * GRPO_TOKEN_STATS;
+    float w = weight[i], we = ent_weight ? ent_weight[i] : w;
+    if (w == 0.0f && we == 0.0f) { // masked (the same for the whole block): no loss, no gradient, not counted
+        for (int j = threadIdx.x; j < V; j += blockDim.x) {
+            dx[j] = from_float(0.0f);
+        }
+        if (threadIdx.x < GRPO_TOKEN_STATS) {
+            st[threadIdx.x] = 0.0f;
+        }
+        return;
+    }
+    float inv_t = 1.0f / cfg.temperature, lse, H;
+    grpo_row_lse_entropy(x, V, inv_t, &lse, &H);
+    if (threadIdx.x == 0) {
+        double logp = y >= 0 && y < V ? (double)(x[y] * inv_t) - (double)lse : NAN; // a bad token shows as NaN
+        double pg, rho, kl = 0.0;
+        int clip;
+        double g = grpo_pg_dev(logp, old_logp ? old_logp[i] : 0.0f, old_logp != NULL, adv[i], cfg, &pg, &rho, &clip);
+        if (cfg.beta != 0.0f) {
+            g += cfg.beta * grpo_kl_dev(logp, ref_logp[i], cfg, &kl);
+        }
+        double a = w * g, c = (double)cfg.entropy_coef * we;
+        st[GRPO_TS_LOSS] = (float)(w * (pg + cfg.beta * kl) - c * H);
+        st[GRPO_TS_TOKENS] = 1.0f;
+        st[GRPO_TS_KL] = (float)kl;
+        st[GRPO_TS_ENTROPY] = H;
+        st[GRPO_TS_RATIO] = (float)rho;
+        st[GRPO_TS_CLIP_LOW] = clip == GRPO_TS_CLIP_LOW;
+        st[GRPO_TS_CLIP_HIGH] = clip == GRPO_TS_CLIP_HIGH;
+        st[GRPO_TS_CLIP_DUAL] = clip == GRPO_TS_CLIP_DUAL;
+        bc[0] = (float)a, bc[1] = (float)c;
+    }
+    __syncthreads();
+    float a = bc[0], c = bc[1];
+    // dL/du_v = [a (1[v==y] - p_v) + c p_v (log p_v + H)] / Temp
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float lp = x[j] * inv_t - lse, p = expf(lp);
+        dx[j] = from_float((a * ((j == y ? 1.0f : 0.0f) - p) + c * p * (lp + H)) * inv_t);
+    }
+}
+
+// grpo_loss_backward on N rows of raw logits (fp32, on the device). Argument order and conventions
+// as r1.h's: old_logp NULL = num_iterations 1 (old = current, detached); ref_logp may be NULL when
+// beta = 0; ent_weight NULL = weight. The loss and GrpoStats come as per-token statistics instead
+// (sum them with grpo_stats_sum_gpu).
+static void grpo_loss_backward_gpu(floatX* dlogits,         // (N, V)  =, floatX
+                                   float* tok_stats,        // (N, GRPO_TOKEN_STATS)  =
+                                   const float* logits,     // (N, V)  raw (not divided by Temp), fp32
+                                   const int* tokens,       // (N)     the sampled token each row scores
+                                   const float* old_logp,   // (N)     or NULL
+                                   const float* ref_logp,   // (N)     or NULL when beta = 0
+                                   const float* adv,        // (N)     the completion's advantage
+                                   const float* weight,     // (N)     aggregation weight x mask
+                                   const float* ent_weight, // (N)     or NULL (= weight)
+                                   int N, int V, const GrpoConfig* cfg, cudaStream_t stream) {
+    if (cfg->beta != 0.0f && ref_logp == NULL) {
+        fatal("grpo_loss_backward_gpu: beta = %g needs the reference model's log-probs (ref_logp is NULL)", cfg->beta);
+    }
+    if (!(cfg->temperature > 0.0f)) {
+        fatal("grpo_loss_backward_gpu: temperature must be > 0 (got %g); use 1 for plain logits", cfg->temperature);
+    }
+    if (N == 0) {
+        return;
+    }
+    grpo_loss_backward_kernel<<<N, GRPO_BLOCK, 0, stream>>>(dlogits, tok_stats, logits, tokens, old_logp, ref_logp,
+                                                            adv, weight, ent_weight, V, *cfg);
+    cudaCheck(cudaGetLastError());
+}
+
+// r1.h's grpo_row_logp, one block per row: log_softmax(logits / Temp)[token]; rows whose token is < 0
+// (positions that predict no completion token) get 0, a token >= V gets NaN.
+__global__ void __launch_bounds__(GRPO_BLOCK)
+    grpo_row_logp_kernel(float* logp, const float* logits, const int* tokens, int V, float inv_t) {
+    int i = blockIdx.x, y = tokens[i];
+    if (y < 0) { // (the same for the whole block)
+        if (threadIdx.x == 0) {
+            logp[i] = 0.0f;
+        }
+        return;
+    }
+    const float* x = logits + (size_t)i * V;
+    float lse, H;
+    grpo_row_lse_entropy(x, V, inv_t, &lse, &H);
+    if (threadIdx.x == 0) {
+        logp[i] = y < V ? x[y] * inv_t - lse : NAN;
+    }
+}
+
+static void grpo_row_logp_gpu(float* logp,         // (N)     out
+                              const float* logits, // (N, V)  raw, fp32
+                              const int* tokens,   // (N)     < 0: none (logp 0)
+                              int N, int V, float temperature, cudaStream_t stream) {
+    if (!(temperature > 0.0f)) {
+        fatal("grpo_row_logp_gpu: temperature must be > 0 (got %g)", temperature);
+    }
+    if (N == 0) {
+        return;
+    }
+    grpo_row_logp_kernel<<<N, GRPO_BLOCK, 0, stream>>>(logp, logits, tokens, V, 1.0f / temperature);
+    cudaCheck(cudaGetLastError());
+}
+
+// sums[k] += the sum over the N tokens of column k, in double, in one block (a fixed order: the same
+// sums on every run). The caller copies the 8 numbers back once a step (grpo_stats_add).
+__global__ void grpo_stats_sum_kernel(double* sums, const float* tok_stats, int N) {
+    __shared__ double red[32];
+    double acc[GRPO_TOKEN_STATS];
+    for (int k = 0; k < GRPO_TOKEN_STATS; k++) {
+        acc[k] = 0.0;
+    }
+    for (int i = threadIdx.x; i < N; i += blockDim.x) {
+        for (int k = 0; k < GRPO_TOKEN_STATS; k++) {
+            acc[k] += (double)tok_stats[(size_t)i * GRPO_TOKEN_STATS + k];
+        }
+    }
+    for (int k = 0; k < GRPO_TOKEN_STATS; k++) {
+        double s = sft_block_sum(acc[k], red);
+        if (threadIdx.x == 0) {
+            sums[k] += s;
+        }
+    }
+}
+
+static void grpo_stats_sum_gpu(double* sums,           // (GRPO_TOKEN_STATS)  +=
+                               const float* tok_stats, // (N, GRPO_TOKEN_STATS)
+                               int N, cudaStream_t stream) {
+    if (N == 0) {
+        return;
+    }
+    grpo_stats_sum_kernel<<<1, 512, 0, stream>>>(sums, tok_stats, N);
+    cudaCheck(cudaGetLastError());
+}
+
+// The sums of grpo_stats_sum_gpu (copied to the host) into r1.h's GrpoStats; returns the loss.
+static double grpo_stats_add(GrpoStats* st, const double* sums) {
+    st->tokens += sums[GRPO_TS_TOKENS], st->kl += sums[GRPO_TS_KL], st->entropy += sums[GRPO_TS_ENTROPY];
+    st->ratio += sums[GRPO_TS_RATIO], st->clip_low += sums[GRPO_TS_CLIP_LOW];
+    st->clip_high += sums[GRPO_TS_CLIP_HIGH], st->clip_dual += sums[GRPO_TS_CLIP_DUAL];
+    return sums[GRPO_TS_LOSS];
+}
+
+#define GRPO_CHUNK_ROWS 1024 // rows per chunk: 1024 x 151,936 x 6 bytes = 0.93 GB of scratch in bf16
+
+static size_t grpo_lm_head_scratch_bytes(int chunk_rows, int V) {
+    size_t rv = (size_t)chunk_rows * V;
+    return sft_align(rv * sizeof(float)) + sft_align(rv * sizeof(floatX));
+}
+
+// The GRPO loss's gradient through the LM head, chunk by chunk: grpo_loss_backward on the logits
+// h . lm_head^T, then dh += dlogits . lm_head and dlm_head += dlogits^T . h.
+static void grpo_lm_head_loss_gpu(float* tok_stats,        // (N, GRPO_TOKEN_STATS)  out
+                                  floatX* dh,              // (N, C)  +=, or NULL
+                                  float* dlm_head,         // (V, C)  +=, fp32, or NULL (tied: the embedding's)
+                                  const floatX* h,         // (N, C)  the final norm's output
+                                  const floatX* lm_head,   // (V, C)
+                                  const int* tokens,       // (N)     as grpo_loss_backward_gpu
+                                  const float* old_logp,   // (N)     or NULL
+                                  const float* ref_logp,   // (N)     or NULL when beta = 0
+                                  const float* adv,        // (N)
+                                  const float* weight,     // (N)
+                                  const float* ent_weight, // (N)     or NULL
+                                  int N, int C, int V, const GrpoConfig* cfg,
+                                  int chunk_rows,          // e.g. GRPO_CHUNK_ROWS
+                                  void* scratch,           // grpo_lm_head_scratch_bytes(chunk_rows, V)
+                                  cudaStream_t stream) {
+    if (chunk_rows <= 0) {
+        fatal("grpo_lm_head_loss_gpu: chunk_rows %d must be positive", chunk_rows);
+    }
+    size_t rv = (size_t)chunk_rows * V;
+    float* logits = (float*)scratch;                                              // (chunk_rows, V)
+    floatX* dlogits = (floatX*)((char*)scratch + sft_align(rv * sizeof(float))); // (chunk_rows, V)
+    for (int r0 = 0; r0 < N; r0 += chunk_rows) {
+        int n = N - r0 < chunk_rows ? N - r0 : chunk_rows;
+        const floatX* hc = h + (size_t)r0 * C;
+        // column-major: logits^T (V, n) = lm_head (V, C) . hc^T (C, n)
+        sft_gemm(CUBLAS_OP_T, CUBLAS_OP_N, V, n, C, lm_head, C, hc, C, 0.0f, logits, CUDA_R_32F, V, stream);
+        grpo_loss_backward_gpu(dlogits, tok_stats + (size_t)r0 * GRPO_TOKEN_STATS, logits, tokens + r0,
+                               old_logp ? old_logp + r0 : NULL, ref_logp ? ref_logp + r0 : NULL, adv + r0,
+                               weight + r0, ent_weight ? ent_weight + r0 : NULL, n, V, cfg, stream);
+        matmul_backward_gpu(dh ? dh + (size_t)r0 * C : NULL, dlm_head, NULL, dlogits, hc, lm_head, n, C, V, stream);
+    }
+}
+
+// Forward only: logp[i] = log_softmax(h_i . lm_head^T / Temp)[tokens[i]] (0 where tokens[i] < 0),
+// chunk by chunk. The reference model's log-probs, and the old policy's when num_iterations > 1.
+static void grpo_lm_head_logp_gpu(float* logp,           // (N)     out
+                                  const floatX* h,       // (N, C)
+                                  const floatX* lm_head, // (V, C)
+                                  const int* tokens,     // (N)     < 0: none
+                                  int N, int C, int V, float temperature,
+                                  int chunk_rows,        // e.g. GRPO_CHUNK_ROWS
+                                  void* scratch,         // grpo_lm_head_scratch_bytes(chunk_rows, V)
+                                  cudaStream_t stream) {
+    if (chunk_rows <= 0) {
+        fatal("grpo_lm_head_logp_gpu: chunk_rows %d must be positive", chunk_rows);
+    }
+    float* logits = (float*)scratch; // (chunk_rows, V)
+    for (int r0 = 0; r0 < N; r0 += chunk_rows) {
+        int n = N - r0 < chunk_rows ? N - r0 : chunk_rows;
+        sft_gemm(CUBLAS_OP_T, CUBLAS_OP_N, V, n, C, lm_head, C, h + (size_t)r0 * C, C, 0.0f, logits, CUDA_R_32F, V,
+                 stream);
+        grpo_row_logp_gpu(logp + r0, logits, tokens + r0, n, V, temperature, stream);
+    }
+}
+
+// dh rows back to their positions: out[rows[i]] += in[i] (the rows are distinct: no atomics).
+__global__ void grpo_scatter_add_rows_kernel(floatX* out, const floatX* in, const int* rows, int n, int C) {
+    size_t total = (size_t)n * C;
+    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+        size_t i = idx / C, c = idx % C;
+        floatX* o = out + (size_t)rows[i] * C + c;
+        *o = from_float(to_float(*o) + to_float(in[idx]));
+    }
+}
+
+static void grpo_scatter_add_rows_gpu(floatX* out,       // (N, C)  +=, rows `rows` only
+                                      const floatX* in,  // (n, C)
+                                      const int* rows,   // (n)     distinct, in [0, N)
+                                      int n, int C, cudaStream_t stream) {
+    if (n == 0) {
+        return;
+    }
+    grpo_scatter_add_rows_kernel<<<sft_blocks((size_t)n * C, 256), 256, 0, stream>>>(out, in, rows, n, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+// GPU: the GRPO step on one GPU (r1.h's GrpoBackend)
+// Rollouts: generate.cu's engine over a GpuModel that is a view of the trainer's floatX working
+// weights, so each update is sampled from at once, with no copy. The update: GpuTrain's forward to
+// the final norm, the GRPO head above, GpuTrain's backward and AdamW. Only the positions that predict
+// a completion token go through the LM head (the prompt's and the padding's predict nothing and have
+// weight 0): their rows of the hidden states are gathered first, and their dh scattered back, which
+// skips the largest matmul of the model for every prompt token. The reference model (beta > 0) is a
+// frozen second GpuModel, scored with the inference forward (a prefill of whole rows through a KV
+// cache of its own) and the forward-only head. GpuTrain's calls run on its own stream: the device is
+// synchronised around them (a few times a micro-batch, nothing next to a forward and backward).
+
+typedef struct {
+    Qwen2* host;            // the policy on the host: its layout gives the offsets of the weights
+    float *adam_m, *adam_v; // the run's host moments (kept while the buffers grow)
+    Qwen2Config c;
+    GpuTrain tr;
+    int B, T;               // rows and positions that tr's activations and the buffers below hold
+    GpuModel view;          // the rollout engine's model: a view of tr's floatX weights
+    GpuGen gen;
+    GenEngine engine;
+    int has_ref;
+    GpuModel ref;           // the frozen reference model
+    GpuKV ref_kv;           // its prefill cache: B rows of T
+    floatX* ref_h;          // (B*T, C) its final norm's output
+    // one micro-batch (B*T each), device
+    int *d_ids, *d_slot, *d_pos, *d_last, *d_rows, *d_y;
+    float *d_w, *d_adv, *d_old, *d_ref, *d_out, *d_stats;
+    double* d_sums;         // (GRPO_TOKEN_STATS)
+    floatX *d_hc, *d_dhc;   // (B*T, C) the gathered rows and their dh
+    // host staging (B*T each)
+    int *h_rows, *h_y, *h_slot, *h_last;
+    float *h_w, *h_adv, *h_old, *h_ref, *h_out;
+} GpuGrpo;
+
+static void gpu_grpo_sync(void) { cudaCheck(cudaDeviceSynchronize()); }
+
+// The engine's GpuModel: tr's floatX working weights and their tensors, shared (no copy).
+static void gpu_grpo_view(GpuGrpo* g) {
+    GpuModel* v = &g->view;
+    memset(v, 0, sizeof(*v));
+    v->config = g->c, v->params = g->tr.p, v->params_memory = g->tr.params_x, v->num_parameters = g->tr.n;
+    matmul_init(); // (before any graph capture)
+}
+
+static void gpu_grpo_buffers_free(GpuGrpo* g) {
+    void* dev[] = {g->d_ids, g->d_slot, g->d_pos, g->d_last, g->d_rows, g->d_y, g->d_w, g->d_adv, g->d_old,
+                   g->d_ref, g->d_out, g->d_stats, g->d_sums, g->d_hc, g->d_dhc, g->ref_h};
+    for (size_t k = 0; k < sizeof(dev) / sizeof(dev[0]); k++) {
+        if (dev[k]) {
+            cudaCheck(cudaFree(dev[k]));
+        }
+    }
+    free(g->h_rows), free(g->h_y), free(g->h_slot), free(g->h_last), free(g->h_w), free(g->h_adv), free(g->h_old);
+    free(g->h_ref), free(g->h_out);
+    if (g->has_ref && g->ref_kv.k) {
+        gpu_kv_free(&g->ref_kv);
+    }
+}
+
+static void gpu_grpo_buffers(GpuGrpo* g) {
+    size_t n = (size_t)g->B * g->T, C = g->c.hidden_size;
+    int** di[] = {&g->d_ids, &g->d_slot, &g->d_pos, &g->d_last, &g->d_rows, &g->d_y};
+    for (size_t k = 0; k < sizeof(di) / sizeof(di[0]); k++) {
+        *di[k] = (int*)cuda_malloc_check(n * sizeof(int), "GRPO micro-batch");
+    }
+    float** df[] = {&g->d_w, &g->d_adv, &g->d_old, &g->d_ref, &g->d_out};
+    for (size_t k = 0; k < sizeof(df) / sizeof(df[0]); k++) {
+        *df[k] = (float*)cuda_malloc_check(n * sizeof(float), "GRPO micro-batch");
+    }
+    g->d_stats = (float*)cuda_malloc_check(n * GRPO_TOKEN_STATS * sizeof(float), "GRPO statistics");
+    g->d_sums = (double*)cuda_malloc_check(GRPO_TOKEN_STATS * sizeof(double), "GRPO statistics");
+    g->d_hc = (floatX*)cuda_malloc_check(n * C * sizeof(floatX), "GRPO head rows");
+    g->d_dhc = (floatX*)cuda_malloc_check(n * C * sizeof(floatX), "GRPO head rows");
+    g->h_rows = (int*)malloc_check(n * sizeof(int)), g->h_y = (int*)malloc_check(n * sizeof(int));
+    g->h_slot = (int*)malloc_check(n * sizeof(int)), g->h_last = (int*)malloc_check(n * sizeof(int));
+    float** hf[] = {&g->h_w, &g->h_adv, &g->h_old, &g->h_ref, &g->h_out};
+    for (size_t k = 0; k < sizeof(hf) / sizeof(hf[0]); k++) {
+        *hf[k] = (float*)malloc_check(n * sizeof(float));
+    }
+    g->ref_h = NULL;
+    if (g->has_ref) {
+        gpu_kv_init(&g->ref_kv, &g->c, g->B, g->T, (int)n);
+        g->ref_h = (floatX*)cuda_malloc_check(n * C * sizeof(floatX), "the reference model's hidden states");
+    }
+}
+
+// The policy from the host (weights and moments) into a GpuTrain for B rows of T positions.
+static void gpu_grpo_train_init(GpuGrpo* g) {
+    gpu_train_init(&g->tr, g->host, g->B, g->T, NULL); // (NULL: one GPU, no NCCL)
+    gpu_train_from_host(&g->tr, g->host, g->adam_m, g->adam_v);
+    gpu_grpo_view(g);
+}
+
+// B rows of T positions must fit: else everything sized by them is made again, larger (the weights
+// and moments pass through the host; the decode graph, which holds the old weights' address, goes).
+static void gpu_grpo_fit(GpuGrpo* g, int B, int T) {
+    if (B <= g->B && T <= g->T) {
+        return;
+    }
+    gpu_grpo_sync();
+    gpu_train_to_host(&g->tr, g->host, g->adam_m, g->adam_v);
+    gpu_train_free(&g->tr);
+    gpu_grpo_buffers_free(g);
+    g->B = B > g->B ? B : g->B;
+    g->T = T > g->T ? (T + 63) / 64 * 64 : g->T;
+    gpu_grpo_train_init(g);
+    gpu_gen_drop_graph(&g->gen);
+    gpu_grpo_buffers(g);
+}
+
+static void gpu_grpo_init(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* adam_m, float* adam_v, int B, int T) {
+    memset(g, 0, sizeof(*g));
+    g->host = policy, g->adam_m = adam_m, g->adam_v = adam_v, g->c = policy->config;
+    g->B = B, g->T = (T + 63) / 64 * 64;
+    gpu_grpo_train_init(g);
+    gpu_gen_init(&g->gen, &g->view, 1);
+    g->engine = gpu_gen_engine(&g->gen);
+    if (ref) {
+        gpu_model_from_host(&g->ref, ref);
+        g->has_ref = 1;
+    }
+    gpu_grpo_buffers(g);
+}
+
+static void gpu_grpo_free(GpuGrpo* g) {
+    gpu_grpo_sync();
+    gpu_gen_summary(&g->gen);
+    gpu_gen_free(&g->gen);
+    gpu_grpo_buffers_free(g);
+    if (g->has_ref) {
+        gpu_model_free(&g->ref);
+    }
+    gpu_train_free(&g->tr);
+    memset(g, 0, sizeof(*g));
+}
+
+static void gpu_grpo_to_device(void* d, const void* h, size_t bytes) {
+    cudaCheck(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+}
+
+// GrpoBackend.logps: the policy's log-probs (GpuTrain's forward) or the reference model's (a prefill
+// of the B rows, one per slot, through its KV cache), then the forward-only head on the rows that
+// predict a completion token.
+static void gpu_grpo_logps(void* ctx, int ref, const int* ids, const int* pos, const int* y, int B, int T,
+                           float temperature, float* out) {
+    GpuGrpo* g = (GpuGrpo*)ctx;
+    gpu_grpo_fit(g, B, T);
+    int N = B * T, C = g->c.hidden_size, V = g->c.vocab_size, n = 0;
+    const floatX *h, *W;
+    if (ref) {
+        if (!g->has_ref) {
+            fatal("GRPO on the GPU: the reference model's log-probs were asked for, but none was loaded");
+        }
+        for (int i = 0; i < N; i++) {
+            g->h_slot[i] = i / T;
+        }
+        for (int b = 0; b < B; b++) {
+            g->h_last[b] = b * T + T - 1;
+        }
+        gpu_grpo_to_device(g->d_ids, ids, (size_t)N * sizeof(int));
+        gpu_grpo_to_device(g->d_slot, g->h_slot, (size_t)N * sizeof(int));
+        gpu_grpo_to_device(g->d_pos, pos, (size_t)N * sizeof(int));
+        gpu_grpo_to_device(g->d_last, g->h_last, (size_t)B * sizeof(int));
+        gpu_forward_cached(&g->ref, &g->ref_kv, g->d_ids, g->d_slot, g->d_pos, g->d_last, N, B, T, 0);
+        rmsnorm_forward_gpu(g->ref_h, NULL, g->ref_kv.x, g->ref.params.norm, N, C, g->c.rms_norm_eps, 0);
+        h = g->ref_h, W = g->ref.params.lm_head;
+    } else {
+        gpu_grpo_sync();
+        gpu_train_forward_hidden(&g->tr, ids, pos, B, T);
+        gpu_grpo_sync();
+        h = g->tr.hfinal, W = gpu_train_lm_head(&g->tr);
+    }
+    for (int i = 0; i < N; i++) {
+        out[i] = 0.0f;
+        if (y[i] >= 0) {
+            g->h_rows[n] = i, g->h_y[n] = y[i], n++;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    gpu_grpo_to_device(g->d_rows, g->h_rows, (size_t)n * sizeof(int));
+    gpu_grpo_to_device(g->d_y, g->h_y, (size_t)n * sizeof(int));
+    embedding_forward_gpu(g->d_hc, g->d_rows, h, n, C, N, 0); // gather the rows (a lookup with h as table)
+    grpo_lm_head_logp_gpu(g->d_out, g->d_hc, W, g->d_y, n, C, V, temperature, g->tr.head_chunk_rows,
+                          g->tr.head_scratch, 0);
+    cudaCheck(cudaMemcpy(g->h_out, g->d_out, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost));
+    for (int k = 0; k < n; k++) {
+        out[g->h_rows[k]] = g->h_out[k];
+    }
+}
+
+static void gpu_grpo_zero_grad(void* ctx) {
+    GpuGrpo* g = (GpuGrpo*)ctx;
+    gpu_grpo_sync();
+    gpu_train_zero_grad(&g->tr);
+}
+
+// GrpoBackend.forward_backward: one micro-batch (r1.h's grpo_micro_step on the GPU).
+static double gpu_grpo_forward_backward(void* ctx, const int* ids, const int* pos, const int* y, const float* w,
+                                        const float* adv, const float* old, const float* ref, int B, int T,
+                                        const GrpoConfig* cfg, GrpoStats* st) {
+    GpuGrpo* g = (GpuGrpo*)ctx;
+    gpu_grpo_fit(g, B, T);
+    int N = B * T, C = g->c.hidden_size, V = g->c.vocab_size, n = 0;
+    for (int i = 0; i < N; i++) { // the positions with a weight (ent_weight is NULL: = weight)
+        if (w[i] != 0.0f) {
+            g->h_rows[n] = i, g->h_y[n] = y[i], g->h_w[n] = w[i], g->h_adv[n] = adv[i];
+            g->h_old[n] = old ? old[i] : 0.0f, g->h_ref[n] = ref ? ref[i] : 0.0f;
+            n++;
+        }
+    }
+    gpu_grpo_sync();
+    gpu_train_forward_hidden(&g->tr, ids, pos, B, T); // (also zeroes tr.dhfinal)
+    gpu_grpo_sync();
+    double sums[GRPO_TOKEN_STATS] = {0};
+    if (n > 0) {
+        gpu_grpo_to_device(g->d_rows, g->h_rows, (size_t)n * sizeof(int));
+        gpu_grpo_to_device(g->d_y, g->h_y, (size_t)n * sizeof(int));
+        gpu_grpo_to_device(g->d_w, g->h_w, (size_t)n * sizeof(float));
+        gpu_grpo_to_device(g->d_adv, g->h_adv, (size_t)n * sizeof(float));
+        gpu_grpo_to_device(g->d_old, g->h_old, (size_t)n * sizeof(float));
+        gpu_grpo_to_device(g->d_ref, g->h_ref, (size_t)n * sizeof(float));
+        embedding_forward_gpu(g->d_hc, g->d_rows, g->tr.hfinal, n, C, N, 0);
+        cudaCheck(cudaMemset(g->d_dhc, 0, (size_t)n * C * sizeof(floatX)));
+        cudaCheck(cudaMemset(g->d_sums, 0, GRPO_TOKEN_STATS * sizeof(double)));
+        grpo_lm_head_loss_gpu(g->d_stats, g->d_dhc, gpu_train_dlm_head(&g->tr), g->d_hc, gpu_train_lm_head(&g->tr),
+                              g->d_y, old ? g->d_old : NULL, ref ? g->d_ref : NULL, g->d_adv, g->d_w, NULL, n, C, V,
+                              cfg, g->tr.head_chunk_rows, g->tr.head_scratch, 0);
+        grpo_stats_sum_gpu(g->d_sums, g->d_stats, n, 0);
+        grpo_scatter_add_rows_gpu(g->tr.dhfinal, g->d_dhc, g->d_rows, n, C, 0);
+        cudaCheck(cudaMemcpy(sums, g->d_sums, sizeof(sums), cudaMemcpyDeviceToHost)); // (synchronises)
+    }
+    gpu_train_backward_hidden(&g->tr);
+    return grpo_stats_add(st, sums);
+}
+
+// GrpoBackend.update: gpu_train_update skips a non-finite gradient itself; a non-finite loss (which
+// r1.h's guard also skips) is not applied either, and reports a NaN norm.
+static float gpu_grpo_update(void* ctx, float loss, int t, float lr, const AdamWConfig* cfg, float max_grad_norm) {
+    GpuGrpo* g = (GpuGrpo*)ctx;
+    gpu_grpo_sync();
+    if (!isfinite(loss)) {
+        return NAN;
+    }
+    float norm = gpu_train_update(&g->tr, lr, t, cfg, max_grad_norm);
+    gpu_grpo_sync();
+    return norm;
+}
+
+static void gpu_grpo_sync_to_host(void* ctx, Qwen2* m, float* adam_m, float* adam_v) {
+    GpuGrpo* g = (GpuGrpo*)ctx;
+    gpu_grpo_sync();
+    gpu_train_to_host(&g->tr, m, adam_m, adam_v);
+}
+
+static void gpu_grpo_from_host(void* ctx, const Qwen2* m, const float* adam_m, const float* adam_v) {
+    GpuGrpo* g = (GpuGrpo*)ctx;
+    gpu_grpo_sync();
+    gpu_train_from_host(&g->tr, (Qwen2*)m, (float*)adam_m, (float*)adam_v); // (whichever constness it takes)
+}
+
+static GrpoBackend gpu_grpo_backend(GpuGrpo* g) {
+    GrpoBackend be;
+    memset(&be, 0, sizeof(be));
+    be.ctx = g, be.engine = &g->engine, be.step_tokens = 2048; // prompts in big pieces, as generate's GPU default
+    be.logps = gpu_grpo_logps, be.zero_grad = gpu_grpo_zero_grad, be.forward_backward = gpu_grpo_forward_backward;
+    be.update = gpu_grpo_update, be.sync_to_host = gpu_grpo_sync_to_host, be.from_host = gpu_grpo_from_host;
+    return be;
+}
+
 // @@GRPO_KERNELS@@
 #endif // __CUDACC__
 
@@ -25,6 +672,7 @@ typedef struct {
     int sft_steps, sft_batch, sft_seq_len, sft_examples; // the miniature's cold start
     float sft_lr;
     int eval_before_after;   // print held-out Countdown accuracy before and after
+    int cpu;                 // --cpu: the r1.h CPU path even with a CUDA device
 } GrpoCli;
 
 static void grpo_usage(void) {
@@ -89,6 +737,7 @@ static void grpo_usage(void) {
         "  --eval-n N              held-out Countdown problems, greedy (default 200)\n"
         "  --quiet                 no per-step progress lines\n"
         "  --show N                print N completions of each step and of each evaluation\n"
+        "  --cpu                   run the r1.h CPU path even when a CUDA device is present\n"
         "the miniature run's cold start (no --model)\n"
         "  --sft-steps N, --sft-batch B, --sft-seq-len T, --sft-lr LR, --sft-examples N\n"
         "                          (defaults 800 steps of 8 rows x 256 tokens at lr 3e-3, from 20000 problems)\n"
@@ -276,6 +925,8 @@ static void grpo_parse(int argc, char** argv, GrpoOptions* o, GrpoCli* cli) {
             o->show = grpo_int(a, grpo_arg(argc, argv, &i), 0);
         } else if (FLAG("--quiet")) {
             o->quiet = 1;
+        } else if (FLAG("--cpu")) {
+            cli->cpu = 1;
         } else if (FLAG("--sft-steps")) {
             cli->sft_steps = grpo_int(a, grpo_arg(argc, argv, &i), 0);
         } else if (FLAG("--sft-batch")) {
@@ -343,11 +994,21 @@ int main(int argc, char** argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); // progress lines appear as they happen, also in a log file
     grpo_parse(argc, argv, &o, &cli);
 #ifdef __CUDACC__
+    int on_gpu = 0; // rollouts and updates on the GPU (GrpoBackend); else the r1.h CPU path
+#endif
+#ifdef __CUDACC__
     int n_dev = 0;
     if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        cudaGetLastError();
         printf("no CUDA device: running the r1.h CPU path\n");
+    } else if (cli.cpu) {
+        printf("--cpu: running the r1.h CPU path\n");
     } else {
-        printf("GPU path not implemented yet: running the r1.h CPU path\n");
+        cudaDeviceProp prop;
+        cudaCheck(cudaGetDeviceProperties(&prop, 0));
+        printf("GRPO on %s (%s): rollouts with the GPU engine, updates with the GPU trainer\n", prop.name,
+               PRECISION_NAME);
+        on_gpu = 1;
     }
 #endif
     int mini = cli.model_dir == NULL;
@@ -407,11 +1068,6 @@ int main(int argc, char** argv) {
             free(dir);
         }
     }
-    if (strcmp(o.task, "countdown") == 0 && start == 0 && o.eval_n > 0 && (mini || o.eval_every > 0)) {
-        before = grpo_eval_countdown(&policy, &tok, &o, o.eval_n);
-        printf("held-out Countdown accuracy before GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * before, o.eval_n);
-    }
-    run.eval_before = before;
     if (o.loss.beta != 0.0f) { // the reference model: a frozen copy of the policy as GRPO starts
         qwen2_build(&ref, &policy.config);
         if (start == 0) {
@@ -426,12 +1082,29 @@ int main(int argc, char** argv) {
         }
         run.ref = &ref;
     }
+#ifdef __CUDACC__
+    GpuGrpo gpu;
+    GrpoBackend backend;
+    if (on_gpu) { // the policy (and its AdamW state, after a resume) and the reference model to the GPU
+        int rows = o.micro_batch > 0 ? o.micro_batch : o.prompts_per_step * o.group_size;
+        int T0 = o.max_completion + 256 < policy.config.max_position_embeddings ? o.max_completion + 256
+                                                                                 : policy.config.max_position_embeddings;
+        gpu_grpo_init(&gpu, &policy, run.ref, run.adam_m, run.adam_v, rows, T0); // (grows if a batch is longer)
+        backend = gpu_grpo_backend(&gpu);
+        run.backend = &backend;
+    }
+#endif
+    if (strcmp(o.task, "countdown") == 0 && start == 0 && o.eval_n > 0 && (mini || o.eval_every > 0)) {
+        before = grpo_eval_countdown(&policy, run.backend, &tok, &o, o.eval_n);
+        printf("held-out Countdown accuracy before GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * before, o.eval_n);
+    }
+    run.eval_before = before;
     double t1 = wall_time();
     grpo_train(&run, &o, start, cli.model_dir);
     double t2 = wall_time();
     int finished = !(o.stop_at > 0 && o.stop_at < o.steps);
     if (strcmp(o.task, "countdown") == 0 && finished && o.eval_n > 0 && (mini || o.eval_every > 0)) {
-        after = grpo_eval_countdown(&policy, &tok, &o, o.eval_n);
+        after = grpo_eval_countdown(&policy, run.backend, &tok, &o, o.eval_n);
         printf("held-out Countdown accuracy after GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * after, o.eval_n);
         if (o.out_dir) { // the end of the curve, next to the steps' lines
             char* path = path_join(o.out_dir, "metrics.jsonl");
@@ -447,6 +1120,11 @@ int main(int argc, char** argv) {
     }
     printf("done: GRPO %.1f s, total %.1f s%s%s\n", t2 - t1, wall_time() - t0, o.out_dir ? "; metrics in " : "",
            o.out_dir ? o.out_dir : "");
+#ifdef __CUDACC__
+    if (run.backend) {
+        gpu_grpo_free(&gpu);
+    }
+#endif
     if (run.ref) {
         qwen2_free(&ref);
     }

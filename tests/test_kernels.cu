@@ -1363,15 +1363,1116 @@ static void test_sft_kernels(void) {
 // @@TEST_SFT@@
 
 // --- training attention (flash forward/backward with packed documents) ---------------------------
+// attention_forward_gpu / attention_backward_gpu against r1.h's attention_forward / attention_backward
+// on rows that pack several documents (one of them a single token), with T not a multiple of any tile.
+// The GPU backward takes the GPU forward's out and lse, as the trainer does. lse is checked against
+// log(sum_j exp(score_j)) in double.
+
+// pos ids of B rows of T tokens: documents start at random places (about `docs` per row); row 0 also
+// holds a one-token document in its middle, row 1 starts with one and ends with one.
+static void train_attention_positions(int* pos, int B, int T, int docs, uint64_t* rng) {
+    for (int b = 0; b < B; b++) {
+        int* p = pos + (size_t)b * T;
+        for (int t = 0; t < T; t++) {
+            p[t] = t == 0 || random_f32(rng) * T < docs - 1 ? 0 : p[t - 1] + 1;
+        }
+        if (b % 2 == 0 && T >= 4) {
+            p[T / 2] = 0, p[T / 2 + 1] = 0;
+            for (int t = T / 2 + 2; t < T && p[t] != 0; t++) {
+                p[t] = p[t - 1] + 1;
+            }
+        } else if (T >= 3) {
+            p[1] = 0, p[T - 1] = 0;
+            for (int t = 2; t < T && p[t] != 0; t++) {
+                p[t] = p[t - 1] + 1;
+            }
+        }
+    }
+}
+
+static void test_train_attention(int B, int T, int NH, int NKV, int HD, int docs, uint64_t* rng) {
+    size_t nq = (size_t)B * T * NH * HD, nkv = (size_t)B * T * NKV * HD, TT = (size_t)T * T;
+    int* pos = (int*)malloc_check((size_t)B * T * sizeof(int));
+    int* doc_start = (int*)malloc_check((size_t)B * T * sizeof(int));
+    train_attention_positions(pos, B, T, docs, rng);
+    attention_doc_starts(doc_start, pos, B, T);
+    float* q = rand_floatx(nq, 2.0f, rng);
+    float* k = rand_floatx(nkv, 1.0f, rng);
+    float* v = rand_floatx(nkv, 1.0f, rng);
+    float* dout = rand_floatx(nq, 1.0f, rng);
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    float* out = (float*)malloc_check(nq * sizeof(float));
+    float* att = (float*)malloc_check((size_t)B * NH * TT * sizeof(float));
+    float* datt = (float*)malloc_check((size_t)threads * TT * sizeof(float));
+    float* dq = (float*)malloc_check(nq * sizeof(float));
+    float* dk = (float*)malloc_check(nkv * sizeof(float));
+    float* dv = (float*)malloc_check(nkv * sizeof(float));
+    attention_forward(out, att, q, k, v, doc_start, B, T, NH, NKV, HD);
+    attention_backward(dq, dk, dv, datt, dout, q, k, v, att, doc_start, B, T, NH, NKV, HD);
+    // lse in double: log sum over the window of exp(q.k * HD^-0.5)
+    float* lse = (float*)malloc_check((size_t)B * NH * T * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            for (int t = 0; t < T; t++) {
+                const float* qt = q + (((size_t)b * T + t) * NH + h) * HD;
+                double mx = -INFINITY, sum = 0.0;
+                for (int pass = 0; pass < 2; pass++) {
+                    for (int j = doc_start[b * T + t]; j <= t; j++) {
+                        const float* kj = k + (((size_t)b * T + j) * NKV + h / (NH / NKV)) * HD;
+                        double dot = 0.0;
+                        for (int d = 0; d < HD; d++) {
+                            dot += (double)qt[d] * kj[d];
+                        }
+                        dot /= sqrt((double)HD);
+                        if (pass == 0) {
+                            mx = fmax(mx, dot);
+                        } else {
+                            sum += exp(dot - mx);
+                        }
+                    }
+                }
+                lse[((size_t)b * NH + h) * T + t] = (float)(mx + log(sum));
+            }
+        }
+    }
+
+    floatX *d_q = to_device_x(q, nq), *d_k = to_device_x(k, nkv), *d_v = to_device_x(v, nkv);
+    floatX* d_dout = to_device_x(dout, nq);
+    int* d_doc = device_ints(doc_start, (size_t)B * T);
+    floatX* d_out = (floatX*)poisoned(nq * sizeof(floatX));
+    float* d_lse = (float*)poisoned((size_t)B * NH * T * sizeof(float));
+    floatX* d_dq = (floatX*)poisoned(nq * sizeof(floatX));
+    floatX* d_dk = (floatX*)poisoned(nkv * sizeof(floatX));
+    floatX* d_dv = (floatX*)poisoned(nkv * sizeof(floatX));
+    void* scratch = poisoned(attention_train_scratch_bytes(B, T, NH, NKV, HD));
+    attention_forward_gpu(d_out, d_lse, d_q, d_k, d_v, d_doc, B, T, NH, NKV, HD, 0);
+    attention_backward_gpu(d_dq, d_dk, d_dv, d_dout, d_out, d_lse, d_q, d_k, d_v, d_doc, B, T, NH, NKV, HD, scratch, 0);
+    cudaCheck(cudaDeviceSynchronize());
+    float* g_out = from_device_x(d_out, nq);
+    float* g_dq = from_device_x(d_dq, nq);
+    float* g_dk = from_device_x(d_dk, nkv);
+    float* g_dv = from_device_x(d_dv, nkv);
+    float* g_lse = (float*)malloc_check((size_t)B * NH * T * sizeof(float));
+    cudaCheck(cudaMemcpy(g_lse, d_lse, (size_t)B * NH * T * sizeof(float), cudaMemcpyDeviceToHost));
+    char what[160];
+    const char* names[5] = {"out", "lse", "dq", "dk", "dv"};
+    const float* gpu[5] = {g_out, g_lse, g_dq, g_dk, g_dv};
+    const float* cpu[5] = {out, lse, dq, dk, dv};
+    size_t ns[5] = {nq, (size_t)B * NH * T, nq, nkv, nkv};
+    for (int i = 0; i < 5; i++) {
+        snprintf(what, sizeof(what), "attention_%s_gpu B=%d T=%d NH=%d NKV=%d HD=%d ~%d docs/row: %s",
+                 i < 2 ? "forward" : "backward", B, T, NH, NKV, HD, docs, names[i]);
+        check_rel(what, gpu[i], cpu[i], ns[i], TOL_KERNEL);
+    }
+    void* dev[11] = {d_q, d_k, d_v, d_dout, d_doc, d_out, d_lse, d_dq, d_dk, d_dv, scratch};
+    for (int i = 0; i < 11; i++) {
+        cudaCheck(cudaFree(dev[i]));
+    }
+    free(pos), free(doc_start), free(q), free(k), free(v), free(dout), free(out), free(att), free(datt);
+    free(dq), free(dk), free(dv), free(lse), free(g_out), free(g_dq), free(g_dk), free(g_dv), free(g_lse);
+}
+
+static void test_train_attention_all(void) {
+    uint64_t rng = rng_seed(20250307);
+    test_train_attention(2, 77, 2, 2, 16, 4, &rng);   // GQA 1; one 256-row tile
+    test_train_attention(2, 77, 7, 1, 32, 3, &rng);   // GQA 7
+    test_train_attention(2, 300, 4, 2, 64, 5, &rng);  // GQA 2; tiles of 64 rows
+    test_train_attention(2, 300, 14, 2, 128, 6, &rng); // GQA 7; tiles of 32 rows
+    test_train_attention(2, 300, 2, 2, 128, 1, &rng); // one document per row (plus the forced ones)
+    test_train_attention(1, 1000, 2, 1, 64, 3, &rng); // long documents: many key tiles per row
+}
+
 // @@TEST_TRAIN_ATTENTION@@
 
 // --- a training step on the GPU against r1.h's --------------------------------------------------
+// One SFT step of GpuTrain (the engine's own code: sft_gpu_rank_step's forward, head and backward,
+// then gpu_train_update) against r1.h's qwen2_forward + qwen2_backward + optimizer_step, on each
+// fixture model and its packed batch (several documents per row, -100 labels): the loss, every
+// gradient tensor, the grad norm and the updated weights; then 20 steps of losses; then the same steps
+// through dist_run with a world of one (the single-GPU path of train_sft); then sft_train itself with
+// the GPU engine behind r1.h's SftBackend hooks, against sft_train on the CPU (tiny model). The CPU
+// model's weights are rounded through floatX first, so both sides start from the same numbers.
+#ifdef ENABLE_FP32
+#define TOL_TRAIN_GRAD 1e-4 // fp32 kernels: the order of the sums differs
+#define TOL_TRAIN_LOSS 1e-3 // each of 20 steps
+#define TOL_TRAIN_WEIGHTS 1e-4
+#else
+#define TOL_TRAIN_GRAD 1e-1 // bf16 activations and activation gradients through every layer
+#define TOL_TRAIN_LOSS 5e-2
+#define TOL_TRAIN_WEIGHTS 5e-2
+#endif
+
+static int* train_fixture_i32(const Safetensors* st, const char* name, int* B, int* T) {
+    const SafetensorsEntry* e = safetensors_find(st, name);
+    if (e == NULL || e->ndim != 2) {
+        fatal("%s: no 2-d tensor \"%s\"", st->path, name);
+    }
+    int* out = (int*)malloc_check(safetensors_numel(e) * sizeof(int));
+    safetensors_read_i32(st, e, (int32_t*)out);
+    *B = (int)e->shape[0], *T = (int)e->shape[1];
+    return out;
+}
+
+typedef struct {
+    Qwen2 cpu;                 // the CPU twin (weights rounded through floatX)
+    Qwen2 init;                // the same initial weights, kept for restarts
+    int *ids, *pos, *labels;   // (B, T)
+    int B, T;
+    long long n_targets;
+} TrainCase;
+
+static int train_case_load(TrainCase* tc, const char* name) {
+    char dir[256], fix[300];
+    snprintf(dir, sizeof(dir), "tests/fixtures/model/%s", name);
+    snprintf(fix, sizeof(fix), "%s/fixture.safetensors", dir);
+    if (!file_exists(fix)) {
+        check(0, "GpuTrain: %s is missing (run the tests from the repository root)", fix);
+        return 0;
+    }
+    memset(tc, 0, sizeof(*tc));
+    qwen2_load(&tc->cpu, dir);
+    round_params_floatx(&tc->cpu);
+    qwen2_load(&tc->init, dir);
+    round_params_floatx(&tc->init);
+    Safetensors st;
+    safetensors_open(&st, fix);
+    int B2, T2, B3, T3;
+    tc->ids = train_fixture_i32(&st, "input_ids", &tc->B, &tc->T);
+    tc->pos = train_fixture_i32(&st, "position_ids", &B2, &T2);
+    tc->labels = train_fixture_i32(&st, "labels", &B3, &T3);
+    safetensors_close(&st);
+    for (int b = 0; b < tc->B; b++) {
+        for (int t = 1; t < tc->T; t++) {
+            tc->n_targets += tc->labels[b * tc->T + t] != IGNORE_INDEX;
+        }
+    }
+    return 1;
+}
+
+static void train_case_free(TrainCase* tc) {
+    qwen2_free(&tc->cpu), qwen2_free(&tc->init);
+    free(tc->ids), free(tc->pos), free(tc->labels);
+}
+
+// The SFT engine of one GPU for this case's batch (d: a dist_run rank, or NULL).
+static void train_engine_init(SftGpu* s, SftGpuRank* rank, TrainCase* tc, const DistCtx* d) {
+    memset(s, 0, sizeof(*s));
+    memset(rank, 0, sizeof(*rank));
+    s->world = 1, s->B = tc->B, s->T = tc->T, s->max_micro = 2, s->ranks = rank, s->model = &tc->init;
+    sft_gpu_rank_init(s, 0, d);
+}
+
+// Forward, head and backward of the whole batch on the GPU; returns the mean loss.
+static float train_engine_step(SftGpu* s, TrainCase* tc) {
+    s->ids = tc->ids, s->pos = tc->pos, s->labels = tc->labels, s->rows = tc->B, s->n_targets = tc->n_targets;
+    sft_gpu_rank_step(s, 0);
+    return (float)(s->ranks[0].loss_sum / (double)tc->n_targets);
+}
+
+static void train_optim_init(Optimizer* o, float lr) {
+    memset(o, 0, sizeof(*o));
+    o->adamw = adamw_config_default();
+    o->adamw.weight_decay = 0.1f; // decay on the matrices, none on norms and biases: both paths
+    o->schedule = lr_schedule_make(LR_CONSTANT, lr, 0, 100);
+    o->max_grad_norm = 1.0f;
+}
+
+// The CPU step: loss, gradients (mean over the batch's loss tokens), optimizer_step.
+static float train_cpu_step(TrainCase* tc, Optimizer* o, float* m, float* v, int update) {
+    Qwen2* cm = &tc->cpu;
+    qwen2_forward(cm, tc->ids, tc->pos, tc->labels, tc->B, tc->T);
+    qwen2_zero_grad(cm);
+    qwen2_backward(cm);
+    if (update) {
+        optimizer_step(o, &cm->config, cm->params_memory, cm->grads_memory, m, v, cm->loss);
+    }
+    return cm->loss;
+}
+
+static float* train_device_floats(const float* d, size_t n) {
+    float* h = (float*)malloc_check(n * sizeof(float));
+    cudaCheck(cudaMemcpy(h, d, n * sizeof(float), cudaMemcpyDeviceToHost));
+    return h;
+}
+
+// Step 1 in detail: loss, every gradient tensor, the norm, the weights after the update.
+static void test_train_step_fixture(const char* name) {
+    TrainCase tc;
+    if (!train_case_load(&tc, name)) {
+        return;
+    }
+    const Qwen2Config* c = &tc.cpu.config;
+    size_t n = tc.cpu.num_parameters;
+    SftGpu s;
+    SftGpuRank rank;
+    train_engine_init(&s, &rank, &tc, NULL);
+    GpuTrain* tr = &rank.tr;
+    // AdamW's first step moves each weight by about lr * sign(g): an element whose gradient is ~0 may
+    // go either way in two correct implementations, so the weights are compared after a small step
+    const float lr = 1e-4f;
+    Optimizer o;
+    train_optim_init(&o, lr);
+    float* m = (float*)calloc_check(n, sizeof(float));
+    float* v = (float*)calloc_check(n, sizeof(float));
+    float cpu_loss = train_cpu_step(&tc, &o, m, v, 0);
+    float gpu_loss = train_engine_step(&s, &tc);
+    double rel = fabs((double)gpu_loss - cpu_loss) / fabs((double)cpu_loss);
+    check(rel <= TOL_TRAIN_GRAD, "GpuTrain %s: loss %.6f, r1.h %.6f, rel %.2e (B=%d T=%d, %lld loss tokens, %s)", name,
+          gpu_loss, cpu_loss, rel, tc.B, tc.T, tc.n_targets, PRECISION_NAME);
+    // every gradient tensor, layer by layer
+    float* grads = train_device_floats(tr->grads, n);
+    ParameterTensors gp;
+    param_point(c, &gp, grads);
+    ModelTensor *gl, *cl;
+    int nt = model_tensor_list(c, &gp, &gl);
+    model_tensor_list(c, &tc.cpu.grads, &cl);
+    double worst = 0.0;
+    const char* worst_name = "";
+    for (int i = 0; i < nt; i++) {
+        double max_abs, r = rel_error(gl[i].data, cl[i].data, gl[i].numel, &max_abs);
+        printf("    GpuTrain %s: grad %-48s rel %.2e\n", name, gl[i].name, r);
+        if (!(r <= worst)) {
+            worst = r, worst_name = gl[i].name;
+        }
+    }
+    check(worst <= TOL_TRAIN_GRAD, "GpuTrain %s: all %d gradient tensors within %.0e (worst %.2e: %s)", name, nt,
+          TOL_TRAIN_GRAD, worst, worst_name);
+    free(gl), free(cl), free(grads);
+    // the update: grad norm, clipping, AdamW with weight decay on the matrices
+    optimizer_step(&o, c, tc.cpu.params_memory, tc.cpu.grads_memory, m, v, cpu_loss);
+    float norm = gpu_train_update(tr, lr, 1, &o.adamw, o.max_grad_norm);
+    rel = fabs((double)norm - o.last_grad_norm) / fabs((double)o.last_grad_norm);
+    check(rel <= TOL_TRAIN_GRAD, "GpuTrain %s: grad norm %.6f, r1.h %.6f, rel %.2e", name, norm, o.last_grad_norm, rel);
+    cudaCheck(cudaDeviceSynchronize());
+    float* master = train_device_floats(tr->master, n);
+    check_rel("GpuTrain: fp32 master weights after one AdamW step", master, tc.cpu.params_memory, n, TOL_TRAIN_WEIGHTS);
+    float* mm = train_device_floats(tr->adam_m, n);
+    check_rel("GpuTrain: AdamW m after one step", mm, m, n, TOL_TRAIN_GRAD);
+    float* wx = from_device_x(tr->params_x, n); // the working copy is the master rounded to floatX
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        off += wx[i] != (float)(floatX)master[i];
+    }
+    check(off == 0, "GpuTrain %s: the floatX working weights are the master weights rounded (%zu differ)", name, off);
+    free(master), free(mm), free(wx), free(m), free(v);
+    sft_gpu_rank_free(&rank);
+    train_case_free(&tc);
+}
+
+// 20 steps at lr 1e-3 from the same start on both sides: each step's loss. cpu_losses (20) out.
+static void test_train_steps_fixture(const char* name, float* cpu_losses) {
+    TrainCase tc;
+    if (!train_case_load(&tc, name)) {
+        return;
+    }
+    size_t n = tc.cpu.num_parameters;
+    SftGpu s;
+    SftGpuRank rank;
+    train_engine_init(&s, &rank, &tc, NULL);
+    Optimizer o;
+    train_optim_init(&o, 1e-3f);
+    float* m = (float*)calloc_check(n, sizeof(float));
+    float* v = (float*)calloc_check(n, sizeof(float));
+    double worst = 0.0;
+    float gpu_losses[20];
+    for (int step = 1; step <= 20; step++) {
+        cpu_losses[step - 1] = train_cpu_step(&tc, &o, m, v, 1);
+        gpu_losses[step - 1] = train_engine_step(&s, &tc);
+        gpu_train_update(&rank.tr, 1e-3f, step, &o.adamw, o.max_grad_norm);
+        double rel = fabs((double)gpu_losses[step - 1] - cpu_losses[step - 1]) / fabs((double)cpu_losses[step - 1]);
+        worst = rel > worst ? rel : worst;
+    }
+    check(worst <= TOL_TRAIN_LOSS, "GpuTrain %s: 20 steps, losses %.5f -> %.5f (r1.h %.5f -> %.5f), worst rel %.2e",
+          name, gpu_losses[0], gpu_losses[19], cpu_losses[0], cpu_losses[19], worst);
+    free(m), free(v);
+    sft_gpu_rank_free(&rank);
+    train_case_free(&tc);
+}
+
+// The same 5 first steps through dist_run(1): the path train_sft takes on one GPU.
+typedef struct {
+    const char* name;
+    const float* cpu_losses;
+} TrainDistArg;
+
+static void train_dist_rank(int rank_id, DistCtx* d, void* arg) {
+    TrainDistArg* a = (TrainDistArg*)arg;
+    TrainCase tc;
+    if (!train_case_load(&tc, a->name)) {
+        return;
+    }
+    SftGpu s;
+    SftGpuRank rank;
+    train_engine_init(&s, &rank, &tc, d);
+    check(rank.tr.world == 1 && rank.tr.rank == rank_id && rank.tr.stream == d->stream,
+          "GpuTrain through dist_run: world %d, rank %d, the rank's stream", rank.tr.world, rank.tr.rank);
+    Optimizer o;
+    train_optim_init(&o, 1e-3f);
+    double worst = 0.0;
+    for (int step = 1; step <= 5; step++) {
+        float loss = train_engine_step(&s, &tc);
+        gpu_train_update(&rank.tr, 1e-3f, step, &o.adamw, o.max_grad_norm);
+        double rel = fabs((double)loss - a->cpu_losses[step - 1]) / fabs((double)a->cpu_losses[step - 1]);
+        worst = rel > worst ? rel : worst;
+    }
+    check(worst <= TOL_TRAIN_LOSS, "GpuTrain %s through dist_run (world 1): 5 steps track r1.h, worst rel %.2e",
+          a->name, worst);
+    sft_gpu_rank_free(&rank);
+    train_case_free(&tc);
+}
+
+// sft_train with the GPU engine (sft_train_gpu, one GPU) against sft_train on the CPU: the tiny model,
+// Countdown traces, 4 steps of 2 micro-batches, a held-out loss at the end.
+static void test_sft_train_gpu(void) {
+    Tokenizer tok;
+    tokenizer_init_bytes(&tok);
+    CountdownConfig cd = countdown_config_default();
+    cd.min_nums = cd.max_nums = 3, cd.trace_lines = 4;
+    const char* tmpl = sft_template("countdown");
+    SftTokens train, eval;
+    SftDataset d = sft_countdown_dataset(&cd, 64, 7, 0);
+    sft_tokenize(&tok, &d, tmpl, &train);
+    sft_free(&d);
+    d = sft_countdown_dataset(&cd, 4, 7, 1);
+    sft_tokenize(&tok, &d, tmpl, &eval);
+    sft_free(&d);
+    SftOptions o;
+    sft_options_default(&o);
+    o.batch_size = 1, o.seq_len = 1024, o.grad_accum = 2, o.max_steps = 4, o.lr = 2e-3f, o.log_every = 0;
+    o.weight_decay = 0.1f;
+    Qwen2 cpu, gpu;
+    qwen2_init_tiny(&cpu, &tok, 5);
+    round_params_floatx(&cpu);
+    qwen2_init_tiny(&gpu, &tok, 5);
+    round_params_floatx(&gpu);
+    SftResult rc = sft_train(&cpu, &tok, &train, &eval, &o);
+    SftResult rg = sft_train_gpu(&gpu, &tok, &train, &eval, &o, 1);
+    double r1 = fabs((double)rg.first_loss - rc.first_loss) / rc.first_loss;
+    double r4 = fabs((double)rg.loss - rc.loss) / rc.loss;
+    double re = fabs((double)rg.eval_loss - rc.eval_loss) / rc.eval_loss;
+    check(rg.steps == 4 && r1 <= TOL_TRAIN_LOSS && r4 <= TOL_TRAIN_LOSS && re <= TOL_TRAIN_LOSS,
+          "sft_train on the GPU (SftBackend, dist_run world 1): losses %.5f -> %.5f, held-out %.5f; CPU %.5f -> %.5f, "
+          "%.5f (rel %.1e %.1e %.1e)", rg.first_loss, rg.loss, rg.eval_loss, rc.first_loss, rc.loss, rc.eval_loss, r1,
+          r4, re);
+    // the model sft_train_gpu hands back holds the trained weights (synced to the host at the end). Loose:
+    // AdamW's early steps move each weight by about lr * sign(g), and an element whose gradient is ~0
+    // may go either way on the two sides, by up to 2 lr per step
+    check_rel("sft_train on the GPU: the trained weights are in the host model", gpu.params_memory,
+              cpu.params_memory, cpu.num_parameters, 5e-2);
+    qwen2_free(&cpu), qwen2_free(&gpu);
+    sft_tokens_free(&train), sft_tokens_free(&eval);
+    tokenizer_free(&tok);
+}
+
+// The memory plan is the allocator's arithmetic: what gpu_train_init takes from the GPU (0.5B, one row
+// of 1024 tokens) is the plan's total less the cuBLASLt workspace (allocated before), up to the
+// allocator's rounding; and ZeRO-1 over three GPUs cuts the moments to a third.
+static void test_train_memory_plan(void) {
+    Qwen2Config c;
+    config_preset(&c, "0.5B");
+    Qwen2 m;
+    qwen2_build(&m, &c); // zero weights: only the sizes matter here
+    GpuTrainSizes s;
+    gpu_train_sizes(&c, 1, 1024, 1, &s);
+    matmul_init();
+    size_t free0, free1, total;
+    cudaCheck(cudaDeviceSynchronize());
+    cudaCheck(cudaMemGetInfo(&free0, &total));
+    GpuTrain tr;
+    gpu_train_init(&tr, &m, 1, 1024, NULL);
+    cudaCheck(cudaMemGetInfo(&free1, &total));
+    double used = (double)(free0 - free1), plan = (double)(s.total - CUBLASLT_WORKSPACE_BYTES);
+    check(fabs(used - plan) < 64.0 * 1048576.0, "memory plan: gpu_train_init (0.5B, 1 x 1024) took %.3f GiB, the plan "
+          "says %.3f GiB (+ %.0f MiB cuBLASLt workspace)", used / 1073741824.0, plan / 1073741824.0,
+          CUBLASLT_WORKSPACE_BYTES / 1048576.0);
+    gpu_train_free(&tr);
+    qwen2_free(&m);
+    config_preset(&c, "3B");
+    GpuTrainSizes s1, s3;
+    gpu_train_sizes(&c, 1, 4096, 1, &s1);
+    gpu_train_sizes(&c, 1, 4096, 3, &s3);
+    gpu_train_print_plan(stdout, &c, 1, 4096, 3);
+    check(s3.moments * 3 >= s1.moments && s3.moments * 3 < s1.moments + 8192 && s3.grads >= s1.grads,
+          "memory plan: 3B, T 4096: %.2f GiB on one GPU, %.2f GiB each on three (moments %.2f -> %.2f GiB)",
+          s1.total / 1073741824.0, s3.total / 1073741824.0, s1.moments / 1073741824.0, s3.moments / 1073741824.0);
+}
+
+static void test_train_model(void) {
+    const char* fixtures[4] = {"tied_gqa2_hd16", "tied_gqa7_hd16", "untied_mha2_hd16", "untied_mha_hd64"};
+    for (int i = 0; i < 4; i++) {
+        test_train_step_fixture(fixtures[i]);
+        float cpu_losses[20] = {1.0f};
+        test_train_steps_fixture(fixtures[i], cpu_losses);
+        TrainDistArg a = {fixtures[i], cpu_losses};
+        dist_run(1, NULL, train_dist_rank, &a);
+    }
+    test_sft_train_gpu();
+    test_train_memory_plan();
+}
 // @@TEST_TRAIN_MODEL@@
 
 // --- NCCL / ZeRO-1 --------------------------------------------------------------------------------
+// dist_run over one GPU (world 1: no NCCL at all); the sharded AdamW run for R virtual ranks in turn
+// on one GPU against adamw_update_model; zero1_update_gpu (the whole step) against r1.h's
+// optimizer_step_zero1_virtual, itself checked against optimizer_step in tests/test_optim.c; with
+// two GPUs or more, the collectives against sums on the CPU and the whole step over all GPUs.
+// The rank threads never call check(): they write their results into a struct, checked afterwards.
+
+#define ZERO1_MAX_WORLD 8
+
+static void zero1_probe_fn(int rank, DistCtx* d, void* arg) {
+    int* ok = (int*)arg;
+    int dev = -1;
+    cudaCheck(cudaGetDevice(&dev));
+    float* x = (float*)cuda_malloc_check(64 * sizeof(float), "test buffer");
+    cudaCheck(cudaMemsetAsync(x, 0, 64 * sizeof(float), d->stream));
+    dist_allreduce_sum_gpu(d, x, 64, d->stream); // world 1: returns without touching NCCL
+    cudaCheck(cudaStreamSynchronize(d->stream));
+    cudaCheck(cudaFree(x));
+    *ok = rank == 0 && d->rank == 0 && d->world == 1 && d->comm == NULL && d->stream != NULL && dev == d->device;
+}
+
+static void test_zero1_dist_run_one(void) {
+    int ok = 0;
+    dist_run(1, NULL, zero1_probe_fn, &ok);
+    check(ok, "dist_run over 1 GPU: fn ran as rank 0 of 1 on its device and stream, no NCCL communicator");
+}
+
+// The tiny model's config, or an odd one: 141 parameters with an untied head, so tensors straddle
+// every shard boundary and with 5 ranks the last two shards are empty.
+static Qwen2Config zero1_config(int odd) {
+    Qwen2Config c;
+    if (!odd) {
+        Tokenizer tok;
+        tokenizer_init_bytes(&tok);
+        config_tiny(&c, &tok);
+        tokenizer_free(&tok);
+        return c;
+    }
+    memset(&c, 0, sizeof(c));
+    c.hidden_size = 3, c.intermediate_size = 5, c.num_layers = 1, c.num_heads = 1, c.num_kv_heads = 1;
+    c.head_dim = 3, c.vocab_size = 7, c.tie_word_embeddings = 0;
+    return c;
+}
+
+// Two AdamW steps, each as R ranks' adamw_update_shard_gpu calls in turn on one GPU (each rank with its
+// own moment buffers of its shard's size), against adamw_update_model on the whole model.
+static void test_adamw_update_shard_gpu(int odd, int R, uint64_t* rng) {
+    Qwen2Config c = zero1_config(odd);
+    size_t n = param_count(&c), b[ZERO1_MAX_WORLD], e[ZERO1_MAX_WORLD];
+    AdamWConfig cfg = adamw_config_default();
+    cfg.weight_decay = 0.5f; // large, so decay on the wrong elements shows
+    float* p = sft_rand_f(n, -1.0f, 1.0f, rng);
+    float* m = sft_rand_f(n, -1e-2f, 1e-2f, rng);
+    float* v = sft_rand_f(n, 0.0f, 1e-4f, rng);
+    float* p0 = sft_copy(p, n);
+    float* d_p = sft_to_device_f(p, n);
+    float* d_g = (float*)cuda_malloc_check(n * sizeof(float), "test input");
+    floatX* d_px = (floatX*)poisoned(n * sizeof(floatX));
+    float *d_m[ZERO1_MAX_WORLD], *d_v[ZERO1_MAX_WORLD];
+    for (int r = 0; r < R; r++) {
+        zero1_shard(n, r, R, &b[r], &e[r]);
+        d_m[r] = (float*)cuda_malloc_check((e[r] - b[r] + 1) * sizeof(float), "test moments");
+        d_v[r] = (float*)cuda_malloc_check((e[r] - b[r] + 1) * sizeof(float), "test moments");
+        cudaCheck(cudaMemcpy(d_m[r], m + b[r], (e[r] - b[r]) * sizeof(float), cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpy(d_v[r], v + b[r], (e[r] - b[r]) * sizeof(float), cudaMemcpyHostToDevice));
+    }
+    for (int t = 1; t <= 2; t++) {
+        float* g = sft_rand_f(n, -0.1f, 0.1f, rng);
+        cudaCheck(cudaMemcpy(d_g, g, n * sizeof(float), cudaMemcpyHostToDevice));
+        for (int r = 0; r < R; r++) {
+            adamw_update_shard_gpu(&c, d_p, d_g, d_m[r], d_v[r], b[r], e[r], t, 1e-2f, &cfg, d_px, 0);
+        }
+        adamw_update_model(&c, p, g, m, v, t, 1e-2f, &cfg);
+        cudaCheck(cudaDeviceSynchronize());
+        free(g);
+    }
+    float* got_p = sft_from_device_f(d_p, n);
+    float* got_px = from_device_x(d_px, n);
+    float* got_m = (float*)malloc_check(n * sizeof(float));
+    float* got_v = (float*)malloc_check(n * sizeof(float));
+    for (int r = 0; r < R; r++) {
+        cudaCheck(cudaMemcpy(got_m + b[r], d_m[r], (e[r] - b[r]) * sizeof(float), cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(got_v + b[r], d_v[r], (e[r] - b[r]) * sizeof(float), cudaMemcpyDeviceToHost));
+        cudaCheck(cudaFree(d_m[r])), cudaCheck(cudaFree(d_v[r]));
+    }
+    float* p_x = (float*)malloc_check(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        p_x[i] = (float)(floatX)p[i];
+        got_p[i] -= p0[i], p0[i] = p[i] - p0[i]; // the updates: the weights themselves would hide an error
+    }
+    char what[160];
+    const char* name = odd ? "odd n=141" : "tiny model";
+    snprintf(what, sizeof(what), "adamw_update_shard_gpu %s, %d virtual ranks in turn: params' updates", name, R);
+    check_rel(what, got_p, p0, n, 1e-4); // as test_adamw_update_gpu: an ulp of the weights is ~1e-5 of the update
+    snprintf(what, sizeof(what), "adamw_update_shard_gpu %s, %d virtual ranks: sharded m", name, R);
+    check_rel(what, got_m, m, n, TOL_FP32);
+    snprintf(what, sizeof(what), "adamw_update_shard_gpu %s, %d virtual ranks: sharded v", name, R);
+    check_rel(what, got_v, v, n, TOL_FP32);
+    snprintf(what, sizeof(what), "adamw_update_shard_gpu %s, %d virtual ranks: floatX copy", name, R);
+    check_rel(what, got_px, p_x, n, TOL_KERNEL);
+    free(p), free(m), free(v), free(p0), free(got_p), free(got_px), free(got_m), free(got_v), free(p_x);
+    cudaCheck(cudaFree(d_p)), cudaCheck(cudaFree(d_g)), cudaCheck(cudaFree(d_px));
+}
+
+// --- the whole ZeRO-1 step on `world` GPUs against optimizer_step_zero1_virtual ---------------------
+
+#define ZERO1_STEPS 3 // the second one with a NaN gradient on rank 0: skipped everywhere
+
+typedef struct {
+    Qwen2Config c;
+    const float* init;                                 // (n) the weights every rank starts from
+    float* grads[ZERO1_STEPS][ZERO1_MAX_WORLD];       // (n) each rank's gradients at each step
+    float lr[ZERO1_STEPS];                             // the schedule's lr after k applied updates
+    AdamWConfig cfg;
+    float max_norm;
+    int applied[ZERO1_MAX_WORLD][ZERO1_STEPS];        // out
+    float norm[ZERO1_MAX_WORLD][ZERO1_STEPS];         // out
+    float* got_master[ZERO1_MAX_WORLD];               // out (n): fp32 weights after the final gather
+    float* got_x[ZERO1_MAX_WORLD];                    // out (n): the floatX working weights, as float
+} Zero1Update;
+
+static void zero1_update_fn(int rank, DistCtx* d, void* arg) {
+    Zero1Update* z = (Zero1Update*)arg;
+    size_t n = param_count(&z->c), padded = zero1_padded_count(n, d->world), b, e;
+    zero1_shard(n, rank, d->world, &b, &e);
+    float* p = (float*)cuda_malloc_check(padded * sizeof(float), "test master weights");
+    float* g = (float*)cuda_malloc_check(padded * sizeof(float), "test grads");
+    float* m = (float*)cuda_malloc_check((e - b + 1) * sizeof(float), "test m");
+    float* v = (float*)cuda_malloc_check((e - b + 1) * sizeof(float), "test v");
+    floatX* px = (floatX*)poisoned(padded * sizeof(floatX));
+    void* scratch = poisoned(zero1_scratch_bytes());
+    floatX* hx = (floatX*)malloc_check(padded * sizeof(floatX));
+    for (size_t i = 0; i < n; i++) {
+        hx[i] = (floatX)z->init[i];
+    }
+    cudaCheck(cudaMemcpy(px, hx, n * sizeof(floatX), cudaMemcpyHostToDevice)); // the padding stays poisoned
+    cudaCheck(cudaMemset(p, 0, padded * sizeof(float)));
+    cudaCheck(cudaMemcpy(p, z->init, n * sizeof(float), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemset(m, 0, (e - b + 1) * sizeof(float)));
+    cudaCheck(cudaMemset(v, 0, (e - b + 1) * sizeof(float)));
+    int t = 0; // updates applied
+    for (int s = 0; s < ZERO1_STEPS; s++) {
+        cudaCheck(cudaMemset(g, 0, padded * sizeof(float))); // the padding must be zero
+        cudaCheck(cudaMemcpy(g, z->grads[s][rank], n * sizeof(float), cudaMemcpyHostToDevice));
+        z->applied[rank][s] = zero1_update_gpu(d, &z->c, p, g, m, v, px, t + 1, z->lr[t], &z->cfg, z->max_norm, 1.0f,
+                                               &z->norm[rank][s], scratch, d->stream);
+        t += z->applied[rank][s];
+    }
+    dist_all_gather_master_gpu(d, p, n, d->stream);
+    cudaCheck(cudaStreamSynchronize(d->stream));
+    z->got_master[rank] = sft_from_device_f(p, n);
+    z->got_x[rank] = from_device_x(px, n);
+    free(hx);
+    cudaCheck(cudaFree(p)), cudaCheck(cudaFree(g)), cudaCheck(cudaFree(m)), cudaCheck(cudaFree(v));
+    cudaCheck(cudaFree(px)), cudaCheck(cudaFree(scratch));
+}
+
+static void test_zero1_update(int world, int odd, uint64_t* rng) {
+    Zero1Update* z = (Zero1Update*)calloc_check(1, sizeof(Zero1Update));
+    z->c = zero1_config(odd);
+    size_t n = param_count(&z->c);
+    float* init = sft_rand_f(n, -1.0f, 1.0f, rng);
+    z->init = init;
+    Optimizer o;
+    memset(&o, 0, sizeof(o));
+    o.adamw = adamw_config_default();
+    o.adamw.weight_decay = 0.1f;
+    o.schedule = lr_schedule_make(LR_COSINE, 1e-2f, 0, 10);
+    o.max_grad_norm = odd ? 0.3f : 1.0f; // below the norm: every step clips
+    z->cfg = o.adamw, z->max_norm = o.max_grad_norm;
+    for (int k = 0; k < ZERO1_STEPS; k++) {
+        z->lr[k] = lr_at_step(&o.schedule, k);
+        for (int r = 0; r < world; r++) {
+            z->grads[k][r] = sft_rand_f(n, -0.1f, 0.1f, rng);
+        }
+    }
+    z->grads[1][0][n / 3] = NAN;
+    dist_run(world, NULL, zero1_update_fn, z);
+    // the reference: r1.h's virtual ranks (the gradients are reduced in place there: after the GPUs ran)
+    float *rp[ZERO1_MAX_WORLD], *rm[ZERO1_MAX_WORLD], *rv[ZERO1_MAX_WORLD];
+    for (int r = 0; r < world; r++) {
+        size_t b, e;
+        zero1_shard(n, r, world, &b, &e);
+        rp[r] = sft_copy(init, n);
+        rm[r] = (float*)calloc_check(e - b + 1, sizeof(float));
+        rv[r] = (float*)calloc_check(e - b + 1, sizeof(float));
+    }
+    int same_applied = 1;
+    double worst_norm = 0.0;
+    for (int k = 0; k < ZERO1_STEPS; k++) {
+        int a = optimizer_step_zero1_virtual(&o, &z->c, world, rp, z->grads[k], rm, rv, 1.0f);
+        for (int r = 0; r < world; r++) {
+            same_applied &= z->applied[r][k] == a && a == (k != 1);
+            if (a) {
+                worst_norm = fmax(worst_norm, fabs(z->norm[r][k] - o.last_grad_norm) / o.last_grad_norm);
+            }
+        }
+    }
+    const char* name = odd ? "odd n=141" : "tiny model";
+    check(same_applied && worst_norm <= TOL_FP32,
+          "zero1_update_gpu %s on %d GPU(s): the NaN step skipped on every rank, the others applied; norms rel %.2e",
+          name, world, worst_norm);
+    float* ref_x = (float*)malloc_check(n * sizeof(float));
+    float* d_got = (float*)malloc_check(n * sizeof(float));
+    float* d_ref = (float*)malloc_check(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        ref_x[i] = (float)(floatX)rp[0][i];
+        d_ref[i] = rp[0][i] - init[i];
+    }
+    char what[160];
+    for (int r = 0; r < world; r++) {
+        for (size_t i = 0; i < n; i++) {
+            d_got[i] = z->got_master[r][i] - init[i];
+        }
+        snprintf(what, sizeof(what), "zero1_update_gpu %s, rank %d of %d: fp32 weights' updates (gathered)", name, r,
+                 world);
+        check_rel(what, d_got, d_ref, n, 1e-4);
+        snprintf(what, sizeof(what), "zero1_update_gpu %s, rank %d of %d: floatX weights (all-gathered)", name, r,
+                 world);
+        check_rel(what, z->got_x[r], ref_x, n, TOL_KERNEL);
+        free(z->got_master[r]), free(z->got_x[r]), free(rp[r]), free(rm[r]), free(rv[r]);
+    }
+    for (int k = 0; k < ZERO1_STEPS; k++) {
+        for (int r = 0; r < world; r++) {
+            free(z->grads[k][r]);
+        }
+    }
+    free(init), free(ref_x), free(d_got), free(d_ref), free(z);
+}
+
+// --- the collectives on >= 2 GPUs -----------------------------------------------------------------
+
+typedef struct {
+    size_t n;
+    float* grads[ZERO1_MAX_WORLD];    // (n) rank r's gradients
+    float* got_sum[ZERO1_MAX_WORLD];  // out: rank r's reduced shard (end - begin)
+    size_t gather_bad[ZERO1_MAX_WORLD], allreduce_bad[ZERO1_MAX_WORLD]; // out
+} Zero1Coll;
+
+// Values exact in bf16 (multiples of 1/8 below 16), so the all-gather can be compared bit for bit.
+static float zero1_gather_value(size_t i) { return (float)((int)(i % 251) - 125) / 8.0f; }
+
+static void zero1_collectives_fn(int rank, DistCtx* d, void* arg) {
+    Zero1Coll* z = (Zero1Coll*)arg;
+    size_t n = z->n, padded = zero1_padded_count(n, d->world), b, e;
+    zero1_shard(n, rank, d->world, &b, &e);
+    float* g = (float*)cuda_malloc_check(padded * sizeof(float), "test grads");
+    cudaCheck(cudaMemset(g, 0, padded * sizeof(float)));
+    cudaCheck(cudaMemcpy(g, z->grads[rank], n * sizeof(float), cudaMemcpyHostToDevice));
+    dist_reduce_scatter_grads_gpu(d, g, n, d->stream);
+    cudaCheck(cudaStreamSynchronize(d->stream));
+    z->got_sum[rank] = (float*)malloc_check((e - b + 1) * sizeof(float));
+    cudaCheck(cudaMemcpy(z->got_sum[rank], g + b, (e - b) * sizeof(float), cudaMemcpyDeviceToHost));
+    // all-gather: this rank writes only its shard, the rest of its buffer is poisoned
+    floatX* x = (floatX*)poisoned(padded * sizeof(floatX));
+    floatX* hx = (floatX*)malloc_check(padded * sizeof(floatX));
+    for (size_t i = b; i < e; i++) {
+        hx[i] = (floatX)zero1_gather_value(i);
+    }
+    cudaCheck(cudaMemcpy(x + b, hx + b, (e - b) * sizeof(floatX), cudaMemcpyHostToDevice));
+    dist_all_gather_params_gpu(d, x, n, d->stream);
+    cudaCheck(cudaStreamSynchronize(d->stream));
+    cudaCheck(cudaMemcpy(hx, x, n * sizeof(floatX), cudaMemcpyDeviceToHost));
+    z->gather_bad[rank] = 0;
+    for (size_t i = 0; i < n; i++) {
+        z->gather_bad[rank] += (float)hx[i] != zero1_gather_value(i);
+    }
+    // all-reduce: small integers, exact in any order
+    float y[33];
+    for (int k = 0; k < 33; k++) {
+        y[k] = (float)(rank + k);
+    }
+    float* d_y = sft_to_device_f(y, 33);
+    dist_allreduce_sum_gpu(d, d_y, 33, d->stream);
+    cudaCheck(cudaStreamSynchronize(d->stream));
+    cudaCheck(cudaMemcpy(y, d_y, sizeof(y), cudaMemcpyDeviceToHost));
+    z->allreduce_bad[rank] = 0;
+    for (int k = 0; k < 33; k++) {
+        z->allreduce_bad[rank] += y[k] != (float)(d->world * k + d->world * (d->world - 1) / 2);
+    }
+    free(hx);
+    cudaCheck(cudaFree(g)), cudaCheck(cudaFree(x)), cudaCheck(cudaFree(d_y));
+}
+
+static void test_zero1_collectives(int world, size_t n, uint64_t* rng) {
+    Zero1Coll* z = (Zero1Coll*)calloc_check(1, sizeof(Zero1Coll));
+    z->n = n;
+    for (int r = 0; r < world; r++) {
+        z->grads[r] = sft_rand_f(n, -1.0f, 1.0f, rng);
+    }
+    dist_run(world, NULL, zero1_collectives_fn, z);
+    float* sum = (float*)malloc_check(n * sizeof(float));
+    float* got = (float*)malloc_check(n * sizeof(float));
+    size_t gather_bad = 0, allreduce_bad = 0;
+    for (int r = 0; r < world; r++) {
+        size_t b, e;
+        zero1_shard(n, r, world, &b, &e);
+        for (size_t i = b; i < e; i++) {
+            double s = 0.0;
+            for (int q = 0; q < world; q++) {
+                s += z->grads[q][i];
+            }
+            sum[i] = (float)s, got[i] = z->got_sum[r][i - b];
+        }
+        gather_bad += z->gather_bad[r], allreduce_bad += z->allreduce_bad[r];
+    }
+    char what[160];
+    snprintf(what, sizeof(what), "dist_reduce_scatter_grads_gpu on %d GPUs, n=%zu: each rank's shard = the CPU sum",
+             world, n);
+    check_rel(what, got, sum, n, TOL_FP32); // NCCL's order of the adds is its own
+    check(gather_bad == 0 && allreduce_bad == 0,
+          "dist_all_gather_params_gpu and dist_allreduce_sum_gpu on %d GPUs, n=%zu: every rank holds every shard "
+          "(%zu wrong), sums exact (%zu wrong)", world, n, gather_bad, allreduce_bad);
+    for (int r = 0; r < world; r++) {
+        free(z->grads[r]), free(z->got_sum[r]);
+    }
+    free(sum), free(got), free(z);
+}
+
+static void test_zero1(void) {
+    uint64_t rng = rng_seed(70001);
+    test_zero1_dist_run_one();
+    int Rs[4] = {1, 2, 3, 5};
+    for (int k = 0; k < 4; k++) {
+        test_adamw_update_shard_gpu(0, Rs[k], &rng);
+        test_adamw_update_shard_gpu(1, Rs[k], &rng);
+    }
+    test_zero1_update(1, 0, &rng);
+    test_zero1_update(1, 1, &rng);
+    int count = 0;
+    cudaCheck(cudaGetDeviceCount(&count));
+    if (count < 2) {
+        skip("NCCL collectives and ZeRO-1 across GPUs: %d GPU on this machine, 2 needed", count);
+        return;
+    }
+    int world = count < ZERO1_MAX_WORLD ? count : ZERO1_MAX_WORLD;
+    test_zero1_collectives(world, 100003, &rng);
+    test_zero1_collectives(world, 37, &rng); // one shard holds everything, the others are empty
+    test_zero1_update(world, 0, &rng);
+    test_zero1_update(world, 1, &rng);
+}
+
 // @@TEST_ZERO1@@
 
 // --- GRPO kernels (train_grpo.cu) -------------------------------------------------------------------
+// The GRPO head against r1.h. grpo_loss_backward_gpu on the CPU's fp32 logits against
+// grpo_token_backward row by row (dlogits and every per-token statistic), then the chunked
+// grpo_lm_head_loss_gpu against grpo_loss_backward on the full logits of matmul_forward (summed loss
+// and GrpoStats through grpo_stats_sum_gpu) and matmul_backward (dh, dlm_head, both +=), then the
+// forward-only grpo_lm_head_logp_gpu against grpo_row_logp. Inputs: B completions in rows of T
+// positions, masked before the completion (the prompt) and after it (padding), one completion empty;
+// old log-probs (when given) are the current ones shifted by a chosen ratio that stays 0.02 away from
+// every clip boundary, so the clipped flags must match exactly; likewise the reference's offsets
+// from the verl clamps. fp32 build: 1e-5, dh / dlm_head 1e-4 (two matmuls after the gradient); bf16:
+// TOL_KERNEL.
+#ifdef ENABLE_FP32
+#define TOL_GRPO_GRAD 1e-4
+#else
+#define TOL_GRPO_GRAD TOL_KERNEL
+#endif
+
+typedef struct {
+    const char* name;
+    GrpoAgg agg;
+    int has_old;        // old log-probs away from the current ones: clipping active
+    float beta;         // > 0: KL against reference log-probs
+    GrpoKl kl;
+    int k2_grad;        // "k1+" / "k3+"
+    float entropy_coef;
+    int ent_bnpo;       // entropy weights = BNPO's (TRL), else NULL (= the loss's)
+    int verl;           // verl clamps, dual clip 3, log-ratios past the clamps
+    float eps_high;
+} GrpoCase;
+
+// A log-ratio logp - old for one token, its ratio 0.02 away from 1 - eps_low, 1 + eps_high and the
+// dual clip; with verl, some past the +-20 clamp and some above the dual clip.
+static double grpo_test_log_ratio(const GrpoConfig* cfg, uint64_t* rng) {
+    float u = random_f32(rng);
+    if (cfg->verl_clamps && u < 0.1f) {
+        return random_f32(rng) < 0.5f ? 25.0 : -25.0;
+    }
+    if (cfg->dual_clip > 0 && u < 0.25f) {
+        return log(cfg->dual_clip + 0.3 + 2.0 * random_f32(rng));
+    }
+    for (;;) {
+        double rho = 0.5 + 1.2 * random_f32(rng);
+        double lo = 1.0 - cfg->eps_low, hi = 1.0 + cfg->eps_high;
+        if (fabs(rho - lo) > 0.02 && fabs(rho - hi) > 0.02) {
+            return log(rho);
+        }
+    }
+}
+
+// logr - logp for one token: within [-2, 2] (k3 below verl's cap of 10), with verl some past the +-20
+// clamp and some with k3 above 10 (logr - logp in [2.8, 3.5]).
+static double grpo_test_ref_offset(const GrpoConfig* cfg, uint64_t* rng) {
+    float u = random_f32(rng);
+    if (cfg->verl_clamps && u < 0.1f) {
+        return random_f32(rng) < 0.5f ? 25.0 : -25.0;
+    }
+    if (cfg->verl_clamps && u < 0.2f) {
+        return 2.8 + 0.7 * random_f32(rng);
+    }
+    return 4.0 * random_f32(rng) - 2.0;
+}
+
+// One column of (N, GRPO_TOKEN_STATS) statistics.
+static float* grpo_test_column(const float* st, int N, int k) {
+    float* c = (float*)malloc_check((size_t)N * sizeof(float));
+    for (int i = 0; i < N; i++) {
+        c[i] = st[(size_t)i * GRPO_TOKEN_STATS + k];
+    }
+    return c;
+}
+
+static void grpo_test_stats(const char* what, const float* got, const float* ref, int N) {
+    static const char* names[GRPO_TOKEN_STATS] = {"loss", "tokens", "kl", "entropy", "ratio", "clip_low",
+                                                  "clip_high", "clip_dual"};
+    for (int k = 0; k < GRPO_TOKEN_STATS; k++) {
+        float* g = grpo_test_column(got, N, k);
+        float* r = grpo_test_column(ref, N, k);
+        int exact = k == GRPO_TS_TOKENS || k >= GRPO_TS_CLIP_LOW; // counts: no rounding anywhere
+        char name[192];
+        snprintf(name, sizeof(name), "%s: per-token %s%s", what, names[k], exact ? " (exact)" : "");
+        check_rel(name, g, r, (size_t)N, exact ? 0.0 : TOL_KERNEL);
+        free(g), free(r);
+    }
+}
+
+static void test_grpo_case(const GrpoCase* tc, int B, int T, int C, int V, int chunk, uint64_t* rng) {
+    int N = B * T;
+    size_t nc = (size_t)N * C, vc = (size_t)V * C, nv = (size_t)N * V;
+    GrpoConfig cfg = grpo_config_default();
+    cfg.temperature = 0.7f, cfg.beta = tc->beta, cfg.kl_type = tc->kl, cfg.kl_k2_grad = tc->k2_grad;
+    cfg.entropy_coef = tc->entropy_coef, cfg.eps_high = tc->eps_high;
+    if (tc->verl) {
+        cfg.verl_clamps = 1, cfg.dual_clip = 3.0f;
+    }
+    // completions: a prompt of 1..5 masked positions, then the completion, then padding; completion 1 empty
+    float* mask = (float*)calloc_check((size_t)N, sizeof(float));
+    for (int b = 0; b < B; b++) {
+        int start = 1 + (int)(random_u32(rng) % 5), len = b == 1 ? 0 : 1 + (int)(random_u32(rng) % (T - start));
+        for (int t = start; t < start + len; t++) {
+            mask[(size_t)b * T + t] = 1.0f;
+        }
+    }
+    double total = 0.0;
+    for (int i = 0; i < N; i++) {
+        total += mask[i];
+    }
+    float* w = (float*)malloc_check((size_t)N * sizeof(float));
+    grpo_token_weights(w, mask, B, T, tc->agg, T, tc->agg == GRPO_AGG_DAPO ? 1.5 * total : 0.0, 2);
+    float* we = NULL;
+    if (tc->ent_bnpo) {
+        we = (float*)malloc_check((size_t)N * sizeof(float));
+        grpo_token_weights(we, mask, B, T, GRPO_AGG_BNPO, T, 0.0, 2);
+    }
+    float* adv = (float*)malloc_check((size_t)N * sizeof(float));
+    int* tokens = (int*)malloc_check((size_t)N * sizeof(int));
+    for (int b = 0; b < B; b++) {
+        float A = b == 2 ? 0.0f : 4.0f * random_f32(rng) - 2.0f; // completion 2: an all-equal group's A = 0
+        for (int t = 0; t < T; t++) {
+            adv[(size_t)b * T + t] = A;
+            tokens[(size_t)b * T + t] = (int)(random_u32(rng) % V);
+        }
+    }
+    float* h = rand_floatx(nc, 1.0f, rng);
+    float* W = rand_floatx(vc, 0.5f, rng);
+    float* logits = (float*)malloc_check(nv * sizeof(float));
+    matmul_forward(logits, h, W, NULL, N, C, V);
+    float* old = tc->has_old ? (float*)malloc_check((size_t)N * sizeof(float)) : NULL;
+    float* ref = cfg.beta != 0.0f ? (float*)malloc_check((size_t)N * sizeof(float)) : NULL;
+    for (int i = 0; i < N; i++) {
+        double logp = grpo_row_logp(logits + (size_t)i * V, tokens[i], V, cfg.temperature);
+        if (old) {
+            old[i] = (float)(logp - grpo_test_log_ratio(&cfg, rng));
+        }
+        if (ref) {
+            ref[i] = (float)(logp + grpo_test_ref_offset(&cfg, rng));
+        }
+    }
+    // the CPU: row by row for the per-token statistics, then grpo_loss_backward for the sums
+    float* dlogits = (float*)malloc_check(nv * sizeof(float));
+    float* st_ref = (float*)calloc_check((size_t)N * GRPO_TOKEN_STATS, sizeof(float));
+    for (int i = 0; i < N; i++) {
+        GrpoStats s;
+        memset(&s, 0, sizeof(s));
+        double l = grpo_token_backward(dlogits + (size_t)i * V, logits + (size_t)i * V, tokens[i], old ? old[i] : 0.0f,
+                                       old != NULL, ref ? ref[i] : 0.0f, adv[i], w[i], we ? we[i] : w[i], V, &cfg, &s);
+        float* r = st_ref + (size_t)i * GRPO_TOKEN_STATS;
+        r[GRPO_TS_LOSS] = (float)l, r[GRPO_TS_TOKENS] = (float)s.tokens, r[GRPO_TS_KL] = (float)s.kl;
+        r[GRPO_TS_ENTROPY] = (float)s.entropy, r[GRPO_TS_RATIO] = (float)s.ratio;
+        r[GRPO_TS_CLIP_LOW] = (float)s.clip_low, r[GRPO_TS_CLIP_HIGH] = (float)s.clip_high;
+        r[GRPO_TS_CLIP_DUAL] = (float)s.clip_dual;
+    }
+    GrpoStats stats;
+    memset(&stats, 0, sizeof(stats));
+    float loss = 0.0f;
+    grpo_loss_backward(dlogits, &loss, logits, tokens, old, ref, adv, w, we, N, V, &cfg, &stats);
+    double clipped = stats.clip_low + stats.clip_high + stats.clip_dual;
+    printf("  grpo case %s: %g tokens of %d, clipped %g (low %g, high %g, dual %g)\n", tc->name, stats.tokens, N,
+           clipped, stats.clip_low, stats.clip_high, stats.clip_dual);
+    check(!tc->has_old || clipped > 0, "grpo case %s: clipping is active on some tokens (%g)", tc->name, clipped);
+    // device inputs
+    float *d_logits = sft_to_device_f(logits, nv), *d_adv = sft_to_device_f(adv, N), *d_w = sft_to_device_f(w, N);
+    float* d_we = we ? sft_to_device_f(we, N) : NULL;
+    float* d_old = old ? sft_to_device_f(old, N) : NULL;
+    float* d_ref = ref ? sft_to_device_f(ref, N) : NULL;
+    int* d_tokens = sft_to_device_i(tokens, N);
+    char what[192];
+    // (a) the row kernel on the CPU's logits
+    floatX* d_dlogits = (floatX*)poisoned(nv * sizeof(floatX));
+    float* d_st = (float*)poisoned((size_t)N * GRPO_TOKEN_STATS * sizeof(float));
+    grpo_loss_backward_gpu(d_dlogits, d_st, d_logits, d_tokens, d_old, d_ref, d_adv, d_w, d_we, N, V, &cfg, 0);
+    cudaCheck(cudaDeviceSynchronize());
+    float* got_dl = from_device_x(d_dlogits, nv);
+    float* got_st = sft_from_device_f(d_st, (size_t)N * GRPO_TOKEN_STATS);
+    snprintf(what, sizeof(what), "grpo_loss_backward_gpu %s N=%d V=%d: dlogits", tc->name, N, V);
+    check_rel(what, got_dl, dlogits, nv, TOL_KERNEL);
+    snprintf(what, sizeof(what), "grpo_loss_backward_gpu %s", tc->name);
+    grpo_test_stats(what, got_st, st_ref, N);
+    free(got_dl), free(got_st);
+    // (b) the chunked head from h and lm_head; dh, dlm_head start from random values of the increments' scale
+    float* dh_inc = (float*)calloc_check(nc, sizeof(float));
+    float* dW_inc = (float*)calloc_check(vc, sizeof(float));
+    matmul_backward(dh_inc, dW_inc, NULL, dlogits, h, W, N, C, V);
+    float sh = sft_rms(dh_inc, nc), sw = sft_rms(dW_inc, vc);
+    float* dh = rand_floatx(nc, sh > 0 ? sh : 1.0f, rng);
+    float* dW = sft_rand_f(vc, -(sw > 0 ? sw : 1.0f), sw > 0 ? sw : 1.0f, rng);
+    floatX *d_h = to_device_x(h, nc), *d_W = to_device_x(W, vc), *d_dh = to_device_x(dh, nc);
+    float* d_dW = sft_to_device_f(dW, vc);
+    void* scratch = poisoned(grpo_lm_head_scratch_bytes(chunk, V));
+    cudaCheck(cudaMemset(d_st, 0xff, (size_t)N * GRPO_TOKEN_STATS * sizeof(float)));
+    grpo_lm_head_loss_gpu(d_st, d_dh, d_dW, d_h, d_W, d_tokens, d_old, d_ref, d_adv, d_w, d_we, N, C, V, &cfg, chunk,
+                          scratch, 0);
+    double sums0[GRPO_TOKEN_STATS], sums[GRPO_TOKEN_STATS];
+    for (int k = 0; k < GRPO_TOKEN_STATS; k++) {
+        sums0[k] = 0.25 * (k + 1); // grpo_stats_sum_gpu adds to what is there
+    }
+    double* d_sums = (double*)cuda_malloc_check(sizeof(sums0), "test output");
+    cudaCheck(cudaMemcpy(d_sums, sums0, sizeof(sums0), cudaMemcpyHostToDevice));
+    grpo_stats_sum_gpu(d_sums, d_st, N, 0);
+    cudaCheck(cudaDeviceSynchronize());
+    cudaCheck(cudaMemcpy(sums, d_sums, sizeof(sums), cudaMemcpyDeviceToHost));
+    got_st = sft_from_device_f(d_st, (size_t)N * GRPO_TOKEN_STATS);
+    snprintf(what, sizeof(what), "grpo_lm_head_loss_gpu %s chunk=%d", tc->name, chunk);
+    grpo_test_stats(what, got_st, st_ref, N);
+    GrpoStats gst;
+    memset(&gst, 0, sizeof(gst));
+    for (int k = 0; k < GRPO_TOKEN_STATS; k++) {
+        sums[k] -= sums0[k];
+    }
+    double got_loss = grpo_stats_add(&gst, sums), loss_scale = 0.0;
+    for (int i = 0; i < N; i++) {
+        loss_scale += fabs(st_ref[(size_t)i * GRPO_TOKEN_STATS + GRPO_TS_LOSS]);
+    }
+    double loss_err = fabs(got_loss - loss) / (loss_scale > 0 ? loss_scale : 1.0);
+    check(loss_err <= TOL_KERNEL, "grpo_stats_sum_gpu %s: loss %.8g (cpu grpo_loss_backward %.8g), error %.2e of "
+          "sum |l_t| (tol %.0e, %s)", tc->name, got_loss, loss, loss_err, TOL_KERNEL, PRECISION_NAME);
+    float got_s[7] = {(float)gst.tokens, (float)gst.clip_low, (float)gst.clip_high, (float)gst.clip_dual,
+                      (float)gst.kl, (float)gst.entropy, (float)gst.ratio};
+    float ref_s[7] = {(float)stats.tokens, (float)stats.clip_low, (float)stats.clip_high, (float)stats.clip_dual,
+                      (float)stats.kl, (float)stats.entropy, (float)stats.ratio};
+    snprintf(what, sizeof(what), "grpo_stats_sum_gpu %s: tokens, clip counts (exact)", tc->name);
+    check_rel(what, got_s, ref_s, 4, 0.0);
+    snprintf(what, sizeof(what), "grpo_stats_sum_gpu %s: kl, entropy, ratio sums", tc->name);
+    check_rel(what, got_s + 4, ref_s + 4, 3, TOL_KERNEL);
+    matmul_backward(dh, dW, NULL, dlogits, h, W, N, C, V); // the starts plus the CPU's increments
+    float* got_dh = from_device_x(d_dh, nc);
+    float* got_dW = sft_from_device_f(d_dW, vc);
+    snprintf(what, sizeof(what), "grpo_lm_head_loss_gpu %s N=%d C=%d V=%d chunk=%d: dh (+=)", tc->name, N, C, V, chunk);
+    check_rel(what, got_dh, dh, nc, TOL_GRPO_GRAD);
+    snprintf(what, sizeof(what), "grpo_lm_head_loss_gpu %s chunk=%d: dlm_head (+=)", tc->name, chunk);
+    check_rel(what, got_dW, dW, vc, TOL_GRPO_GRAD);
+    // (c) forward only: the log-probs of the tokens (rows with token -1 predict nothing: 0)
+    int* tok_fwd = (int*)malloc_check((size_t)N * sizeof(int));
+    float* lp = (float*)malloc_check((size_t)N * sizeof(float));
+    for (int i = 0; i < N; i++) {
+        tok_fwd[i] = mask[i] > 0 ? tokens[i] : -1;
+        lp[i] = tok_fwd[i] < 0 ? 0.0f : grpo_row_logp(logits + (size_t)i * V, tok_fwd[i], V, cfg.temperature);
+    }
+    int* d_tok_fwd = sft_to_device_i(tok_fwd, N);
+    float* d_lp = (float*)poisoned((size_t)N * sizeof(float));
+    grpo_lm_head_logp_gpu(d_lp, d_h, d_W, d_tok_fwd, N, C, V, cfg.temperature, chunk, scratch, 0);
+    cudaCheck(cudaDeviceSynchronize());
+    float* got_lp = sft_from_device_f(d_lp, N);
+    snprintf(what, sizeof(what), "grpo_lm_head_logp_gpu %s chunk=%d T=%.1f: log-probs", tc->name, chunk,
+             cfg.temperature);
+    check_rel(what, got_lp, lp, N, TOL_KERNEL);
+    free(mask), free(w), free(we), free(adv), free(tokens), free(h), free(W), free(logits), free(old), free(ref);
+    free(dlogits), free(st_ref), free(got_st), free(dh_inc), free(dW_inc), free(dh), free(dW), free(got_dh);
+    free(got_dW), free(tok_fwd), free(lp), free(got_lp);
+    cudaCheck(cudaFree(d_logits)), cudaCheck(cudaFree(d_adv)), cudaCheck(cudaFree(d_w)), cudaCheck(cudaFree(d_tokens));
+    cudaCheck(cudaFree(d_dlogits)), cudaCheck(cudaFree(d_st)), cudaCheck(cudaFree(d_h)), cudaCheck(cudaFree(d_W));
+    cudaCheck(cudaFree(d_dh)), cudaCheck(cudaFree(d_dW)), cudaCheck(cudaFree(scratch)), cudaCheck(cudaFree(d_sums));
+    cudaCheck(cudaFree(d_tok_fwd)), cudaCheck(cudaFree(d_lp));
+    if (d_we) {
+        cudaCheck(cudaFree(d_we));
+    }
+    if (d_old) {
+        cudaCheck(cudaFree(d_old));
+    }
+    if (d_ref) {
+        cudaCheck(cudaFree(d_ref));
+    }
+}
+
+// grpo_scatter_add_rows_gpu: dh of the gathered rows back into their positions (+=), others untouched.
+static void test_grpo_scatter_add_rows(uint64_t* rng) {
+    int N = 97, n = 40, C = 72;
+    int* rows = (int*)malloc_check((size_t)N * sizeof(int));
+    for (int i = 0; i < N; i++) {
+        rows[i] = i;
+    }
+    for (int i = N - 1; i > 0; i--) { // a random permutation; its first n entries are distinct rows
+        int j = (int)(random_u32(rng) % (uint32_t)(i + 1)), t = rows[i];
+        rows[i] = rows[j], rows[j] = t;
+    }
+    float* out = rand_floatx((size_t)N * C, 1.0f, rng);
+    float* in = rand_floatx((size_t)n * C, 1.0f, rng);
+    floatX *d_out = to_device_x(out, (size_t)N * C), *d_in = to_device_x(in, (size_t)n * C);
+    int* d_rows = sft_to_device_i(rows, n);
+    grpo_scatter_add_rows_gpu(d_out, d_in, d_rows, n, C, 0);
+    cudaCheck(cudaDeviceSynchronize());
+    for (int i = 0; i < n; i++) {
+        for (int c = 0; c < C; c++) {
+            float* o = out + (size_t)rows[i] * C + c;
+            *o = (float)(floatX)(*o + in[(size_t)i * C + c]);
+        }
+    }
+    float* got = from_device_x(d_out, (size_t)N * C);
+    check_rel("grpo_scatter_add_rows_gpu (+=, 40 of 97 rows)", got, out, (size_t)N * C, 0.0);
+    free(rows), free(out), free(in), free(got);
+    cudaCheck(cudaFree(d_out)), cudaCheck(cudaFree(d_in)), cudaCheck(cudaFree(d_rows));
+}
+
+static void test_grpo_kernels(void) {
+    uint64_t rng = rng_seed(20250122);
+    test_grpo_scatter_add_rows(&rng);
+    static const GrpoCase cases[] = {
+        // name                          agg              old beta   kl          +  entropy ent_bnpo verl eps_high
+        {"grpo, no old (mu=1), beta 0", GRPO_AGG_GRPO, 0, 0.0f, GRPO_KL_K3, 0, 0.0f, 0, 0, 0.2f},
+        {"grpo, clipped, k3", GRPO_AGG_GRPO, 1, 0.04f, GRPO_KL_K3, 0, 0.0f, 0, 0, 0.2f},
+        {"bnpo, clipped, k1, entropy (bnpo)", GRPO_AGG_BNPO, 1, 0.1f, GRPO_KL_K1, 0, 0.01f, 1, 0, 0.2f},
+        {"dr_grpo, clipped, k2, entropy", GRPO_AGG_DR_GRPO, 1, 0.05f, GRPO_KL_K2, 0, 0.005f, 0, 0, 0.2f},
+        {"dapo, clip-higher, k3", GRPO_AGG_DAPO, 1, 0.02f, GRPO_KL_K3, 0, 0.0f, 0, 0, 0.28f},
+        {"dapo, no old, k1+, entropy", GRPO_AGG_DAPO, 0, 0.1f, GRPO_KL_K1, 1, 0.001f, 0, 0, 0.2f},
+        {"bnpo, verl clamps + dual clip, k3+", GRPO_AGG_BNPO, 1, 0.001f, GRPO_KL_K3, 1, 0.001f, 0, 1, 0.2f},
+        {"grpo, verl clamps + dual clip, k3, entropy (bnpo)", GRPO_AGG_GRPO, 1, 0.05f, GRPO_KL_K3, 0, 0.01f, 1, 1,
+         0.28f},
+    };
+    int n = (int)(sizeof(cases) / sizeof(cases[0]));
+    for (int k = 0; k < n; k++) {
+        test_grpo_case(&cases[k], 6, 50, 64, 1000, 128, &rng); // N = 300: chunks 128, 128, 44
+    }
+    test_grpo_case(&cases[6], 4, 20, 48, 5003, 33, &rng); // rows longer than a block; N = 80: 33, 33, 14
+    test_grpo_case(&cases[3], 3, 7, 32, 777, 1024, &rng); // one chunk larger than N
+}
+
 // @@TEST_GRPO@@
 
 int main(void) {
@@ -1389,6 +2490,10 @@ int main(void) {
     test_engine();
     test_attention();
     test_sampling();
+    test_grpo_kernels();
+    test_zero1();
+    test_train_attention_all();
+    test_train_model();
     // @@TEST_CALLS@@
     return test_summary("test_kernels");
 }

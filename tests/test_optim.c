@@ -290,9 +290,153 @@ static void test_schedules(void) {
     json_free(fx);
 }
 
+// ----------------------------------------------------------------------------
+// ZeRO-1 (data parallel, sharded optimizer): r1.h's optimizer_step_zero1_virtual over R virtual
+// ranks against optimizer_step on the gradients summed over the ranks. The expected values come from
+// r1.h's own unsharded optimizer: it is the oracle here, itself checked against torch.optim.AdamW
+// and clip_grad_norm_ above (test_adamw, test_optimizer_step). What may differ: only the order in
+// which the squared norm is summed (shard by shard instead of one OpenMP reduction), so without
+// clipping the sharded update must be bit-identical, and with clipping the coefficient (and so the
+// update) may differ in the last bit: within 1e-6 relative.
+
+// Shards cover [0, n) exactly once, in rank order, each non-empty one starting at a multiple of 64.
+static void test_zero1_shards(void) {
+    size_t ns[] = {0, 1, 37, 63, 64, 65, 141, 4099, 1000003};
+    int bad = 0, cases = 0, empty = 0;
+    for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+        for (int world = 1; world <= 8; world++) {
+            size_t n = ns[k], next = 0, size = zero1_shard_size(n, world), padded = zero1_padded_count(n, world);
+            for (int r = 0; r < world; r++) {
+                size_t b, e;
+                zero1_shard(n, r, world, &b, &e);
+                // an empty shard sits at n, unaligned; the others start at a multiple of 64
+                bad += b != next || e < b || e > n || (b < e && b % 64 != 0) || e - b > size;
+                bad += b < n && b != (size_t)r * size; // NCCL's offset of rank r's part: r * shard size
+                empty += b == e;
+                next = e;
+            }
+            bad += next != n || padded < n || size % 64 != 0 || padded - n >= (size_t)64 * world;
+            cases++;
+        }
+    }
+    check(bad == 0 && empty > 0, "zero1_shard: %d (n, world) cases, shards contiguous in rank order, 64-aligned, "
+          "covering [0, n) once (%d empty shards among them)", cases, empty);
+}
+
+// R virtual ranks, 4 steps (the third one with a NaN in one rank's gradients: skipped by both),
+// against optimizer_step on the summed gradients. Each rank keeps its own weights and only its
+// shard's moments.
+static void test_zero1_case(const char* what, const Qwen2Config* c, int R, float max_grad_norm, uint64_t* rng) {
+    size_t n = param_count(c);
+    Optimizer ref = {0};
+    ref.adamw = (AdamWConfig){0.9f, 0.999f, 1e-8f, 0.1f}; // decay on, so the per-tensor mask matters
+    ref.schedule = lr_schedule_make(LR_COSINE, 1e-2f, 0, 10);
+    ref.max_grad_norm = max_grad_norm;
+    Optimizer zo = ref;
+    float* p = (float*)malloc_check(n * sizeof(float));
+    float* g = (float*)malloc_check(n * sizeof(float));
+    float* m = (float*)calloc_check(n, sizeof(float));
+    float* v = (float*)calloc_check(n, sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        p[i] = 2.0f * random_f32(rng) - 1.0f;
+    }
+    float *rp[8], *rg[8], *rm[8], *rv[8];
+    size_t b[8], e[8];
+    for (int r = 0; r < R; r++) {
+        zero1_shard(n, r, R, &b[r], &e[r]);
+        rp[r] = (float*)malloc_check(n * sizeof(float));
+        rg[r] = (float*)malloc_check(n * sizeof(float));
+        memcpy(rp[r], p, n * sizeof(float));
+        rm[r] = (float*)calloc_check(e[r] - b[r] + 1, sizeof(float)); // the shard's moments only
+        rv[r] = (float*)calloc_check(e[r] - b[r] + 1, sizeof(float));
+    }
+    float* p0 = (float*)malloc_check(n * sizeof(float));
+    memcpy(p0, p, n * sizeof(float));
+    int same_applied = 1, norms_exact = 1;
+    double worst_norm = 0.0;
+    for (int step = 1; step <= 4; step++) {
+        for (int r = 0; r < R; r++) {
+            for (size_t i = 0; i < n; i++) {
+                rg[r][i] = (2.0f * random_f32(rng) - 1.0f) * 0.1f;
+            }
+        }
+        if (step == 3) {
+            rg[R - 1][n / 2] = NAN;
+        }
+        for (size_t i = 0; i < n; i++) { // the summed gradients, in rank order
+            float s = rg[0][i];
+            for (int q = 1; q < R; q++) {
+                s += rg[q][i];
+            }
+            g[i] = s;
+        }
+        int a = optimizer_step(&ref, c, p, g, m, v, 1.0f);
+        int z = optimizer_step_zero1_virtual(&zo, c, R, rp, rg, rm, rv, 1.0f);
+        same_applied &= a == z && a == (step != 3);
+        if (step != 3) {
+            worst_norm = fmax(worst_norm, fabs((double)zo.last_grad_norm - ref.last_grad_norm) / ref.last_grad_norm);
+            norms_exact &= zo.last_grad_norm == ref.last_grad_norm;
+        }
+    }
+    check(same_applied && zo.updates == ref.updates && zo.total_skips == 1 && zo.last_lr == ref.last_lr,
+          "zero1 %s R=%d: same steps applied and skipped (the NaN step), same lr", what, R);
+    // every rank's weights: the change since the start, compared (the weights themselves would hide it)
+    float* dz = (float*)malloc_check(n * sizeof(float));
+    float* dref = (float*)malloc_check(n * sizeof(float));
+    int bits_params = 1, bits_m = 1, bits_v = 1;
+    double worst = 0.0;
+    for (int r = 0; r < R; r++) {
+        bits_params &= memcmp(rp[r], p, n * sizeof(float)) == 0;
+        bits_m &= e[r] == b[r] || memcmp(rm[r], m + b[r], (e[r] - b[r]) * sizeof(float)) == 0;
+        bits_v &= e[r] == b[r] || memcmp(rv[r], v + b[r], (e[r] - b[r]) * sizeof(float)) == 0;
+        for (size_t i = 0; i < n; i++) {
+            dz[i] = rp[r][i] - p0[i], dref[i] = p[i] - p0[i];
+        }
+        worst = fmax(worst, rel_error(dz, dref, n, NULL));
+    }
+    if (max_grad_norm <= 0.0f) {
+        check(bits_params && bits_m && bits_v && norms_exact,
+              "zero1 %s R=%d, no clipping, n=%zu: every rank's weights, the sharded m and v and the norm = "
+              "optimizer_step's, bit for bit", what, R, n);
+    } else {
+        check(worst <= 1e-6 && worst_norm <= 1e-6,
+              "zero1 %s R=%d, clipped, n=%zu: weight updates rel %.2e, norm rel %.2e (tol 1e-6: the norm is "
+              "summed shard by shard; bit-identical here: %s)", what, R, n, worst, worst_norm,
+              bits_params && bits_m && bits_v ? "yes" : "no");
+    }
+    for (int r = 0; r < R; r++) {
+        free(rp[r]), free(rg[r]), free(rm[r]), free(rv[r]);
+    }
+    free(p), free(g), free(m), free(v), free(p0), free(dz), free(dref);
+}
+
+static void test_zero1(void) {
+    test_zero1_shards();
+    Tokenizer tok;
+    tokenizer_init_bytes(&tok);
+    Qwen2Config tiny;
+    config_tiny(&tiny, &tok);
+    tokenizer_free(&tok);
+    // an odd n with an untied head (lm_head decays too): 141 parameters, so with 5 ranks the last two
+    // shards are empty and tensors straddle every shard boundary
+    Qwen2Config odd;
+    memset(&odd, 0, sizeof(odd));
+    odd.hidden_size = 3, odd.intermediate_size = 5, odd.num_layers = 1, odd.num_heads = 1, odd.num_kv_heads = 1;
+    odd.head_dim = 3, odd.vocab_size = 7, odd.tie_word_embeddings = 0;
+    uint64_t rng = rng_seed(7);
+    int Rs[4] = {1, 2, 3, 5};
+    for (int k = 0; k < 4; k++) {
+        test_zero1_case("tiny model", &tiny, Rs[k], 0.0f, &rng);
+        test_zero1_case("tiny model", &tiny, Rs[k], 1.0f, &rng);
+        test_zero1_case("odd n", &odd, Rs[k], 0.0f, &rng);
+        test_zero1_case("odd n", &odd, Rs[k], 0.05f, &rng);
+    }
+}
+
 static void bad_schedule_name(void* arg) { lr_schedule_from_name((const char*)arg); }
 
 int main(void) {
+    test_zero1(); // needs no fixtures
     if (!file_exists(FIX "adamw.json") || !file_exists(FIX "adamw.bin")) {
         check(0, "fixtures " FIX "adamw.{json,bin} present (run dev/oracle/optim_oracle.py)");
         return test_summary("test_optim");
