@@ -627,15 +627,15 @@ static double gpu_grpo_forward_backward(void* ctx, const int* ids, const int* po
     return grpo_stats_add(st, sums);
 }
 
-// GrpoBackend.update: gpu_train_update skips a non-finite gradient itself; a non-finite loss (which
-// r1.h's guard also skips) is not applied either, and reports a NaN norm.
+// GrpoBackend.update: optimizer_step's order, as the hook says: the norm (and the clip) always, so the
+// logged norm of a skipped step is the CPU path's too; AdamW only when loss and norm are finite.
 static float gpu_grpo_update(void* ctx, float loss, int t, float lr, const AdamWConfig* cfg, float max_grad_norm) {
     GpuGrpo* g = (GpuGrpo*)ctx;
     gpu_grpo_sync();
-    if (!isfinite(loss)) {
-        return NAN;
+    float norm = gpu_train_clip_grad_norm(&g->tr, max_grad_norm);
+    if (isfinite(loss) && isfinite(norm)) {
+        gpu_train_adamw(&g->tr, t, lr, cfg);
     }
-    float norm = gpu_train_update(&g->tr, lr, t, cfg, max_grad_norm);
     gpu_grpo_sync();
     return norm;
 }
@@ -685,7 +685,7 @@ static void grpo_usage(void) {
         "model and recipe\n"
         "  --model DIR             Hugging Face Qwen2.5 folder (config.json, safetensors, tokenizer)\n"
         "  --recipe NAME           miniature (the default without --model: tiny model, 3 numbers below 30,\n"
-        "                          short prompt, G 16, 8 prompts, 64 tokens, lr 1e-4, 80 steps),\n"
+        "                          short prompt, G 16, 8 prompts, 64 tokens, T 0.7, lr 1e-4 cosine, 120 steps),\n"
         "                          datawhale (Datawhale-R1 / Mini-R1: Countdown, lr 5e-7 cosine, beta 0.001,\n"
         "                          G 8, 16 prompts, 1024 tokens, 450 steps), tinyzero (TinyZero's GRPO fork:\n"
         "                          Countdown, base template, verl loss), open-r1 (math, accuracy+format+tag_count)\n"
@@ -738,6 +738,7 @@ static void grpo_usage(void) {
         "  --quiet                 no per-step progress lines\n"
         "  --show N                print N completions of each step and of each evaluation\n"
         "  --cpu                   run the r1.h CPU path even when a CUDA device is present\n"
+        "  --gpus N                1 (multi-GPU GRPO is not implemented yet; train_sft has --gpus N for SFT)\n"
         "the miniature run's cold start (no --model)\n"
         "  --sft-steps N, --sft-batch B, --sft-seq-len T, --sft-lr LR, --sft-examples N\n"
         "                          (defaults 800 steps of 8 rows x 256 tokens at lr 3e-3, from 20000 problems)\n"
@@ -927,6 +928,11 @@ static void grpo_parse(int argc, char** argv, GrpoOptions* o, GrpoCli* cli) {
             o->quiet = 1;
         } else if (FLAG("--cpu")) {
             cli->cpu = 1;
+        } else if (FLAG("--gpus")) { // accepted for one GPU, so scripts can pass it already
+            int gpus = grpo_int(a, grpo_arg(argc, argv, &i), 1);
+            if (gpus > 1) {
+                fatal("--gpus %d: multi-GPU GRPO is not implemented yet; use train_sft for multi-GPU SFT", gpus);
+            }
         } else if (FLAG("--sft-steps")) {
             cli->sft_steps = grpo_int(a, grpo_arg(argc, argv, &i), 0);
         } else if (FLAG("--sft-batch")) {

@@ -20,7 +20,8 @@ trap 'rm -rf "$T"' EXIT
 # part of the time; GRPO with Mini-R1's format reward (1 when the completion is exactly
 # "...</think>\n<answer>...</answer>", else 0) must make that more frequent within a few steps.
 # CRITERION (seed 7): mean reward of the last 5 of 20 steps > mean of the first 5 steps + 0.05.
-COMMON="--nums 3:3 --max-target 30 --seed 7 --prompts 8 --group-size 8 --max-completion 64 --quiet"
+# (temperature 1 pinned: the miniature recipe's own default is 0.7, which starts the format reward high)
+COMMON="--nums 3:3 --max-target 30 --seed 7 --prompts 8 --group-size 8 --max-completion 64 --temperature 1 --quiet"
 if ! $BIN $COMMON --sft-steps 80 --sft-lr 3e-3 --steps 20 --lr 5e-4 --schedule constant --reward minir1_format \
     --eval-n 50 --out "$T/run" >"$T/run.log" 2>&1; then
     echo "FAIL - GRPO run exited with an error"

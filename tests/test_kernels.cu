@@ -2473,6 +2473,286 @@ static void test_grpo_kernels(void) {
     test_grpo_case(&cases[3], 3, 7, 32, 777, 1024, &rng); // one chunk larger than N
 }
 
+// --- the GRPO step on the GPU (GpuGrpo, r1.h's GrpoBackend) against r1.h's ------------------------
+// On each fixture model, P random prompts x G completions sampled with the GPU engine (random models:
+// varied lengths through an eos, some cut at max_completion), laid out as GRPO lays them out:
+// 1. rollout log-probs = the trainer's: each sampled token's log-prob as the engine returned it,
+//    against GpuTrain's forward + the forward-only GRPO head (GrpoBackend.logps, ref 0), and against
+//    the reference path (the inference prefill + the same head, ref 1, here with the policy's
+//    weights), greedy (T 1) and sampled (T 0.8, top-p 0.9); max and mean |difference| printed.
+//    fp32 build < 1e-4, bf16 < 5e-2.
+// 2. one GRPO update: the batch's micro-batches through GrpoBackend.forward_backward and .update
+//    against grpo_micro_step + optimizer_step on the CPU (weights rounded through floatX), with an
+//    old policy (clipping active) and a reference model (beta > 0): the backend's policy and
+//    reference log-probs, the loss, the per-token statistics, every gradient tensor, the grad norm
+//    and the fp32 master weights after the update. fp32 build 1e-4.
+#ifdef ENABLE_FP32
+#define TOL_GRPO_LOGP 1e-4 // max |rollout - trainer| log-prob
+#else
+#define TOL_GRPO_LOGP 5e-2
+#endif
+
+// P prompts of 3..18 random tokens (eos excluded), no text (the test needs no tokenizer).
+static GrpoPrompt* grpo_test_prompts(int P, int V, int eos, uint64_t* rng) {
+    GrpoPrompt* p = (GrpoPrompt*)calloc_check((size_t)P, sizeof(GrpoPrompt));
+    for (int i = 0; i < P; i++) {
+        p[i].n_ids = 3 + (int)(random_u32(rng) % 16u);
+        p[i].ids = (int*)malloc_check((size_t)p[i].n_ids * sizeof(int));
+        for (int t = 0; t < p[i].n_ids; t++) {
+            int id = (int)(random_u32(rng) % (uint32_t)V);
+            p[i].ids[t] = id == eos ? (id + 1) % V : id;
+        }
+    }
+    return p;
+}
+
+// A GrpoBatch around sampled completions: random rewards, group advantages, the mask (every token,
+// eos included) and the aggregation weights, as grpo_batch_score makes them.
+static void grpo_test_batch(GrpoBatch* b, GrpoPrompt* prompts, Completion* comp, int P, int G, const GrpoOptions* o,
+                            uint64_t* rng) {
+    memset(b, 0, sizeof(*b));
+    b->P = P, b->G = G, b->n = P * G, b->prompts = prompts, b->comp = comp, b->n_fn = 0;
+    b->reward = (float*)malloc_check((size_t)b->n * sizeof(float));
+    b->adv = (float*)malloc_check((size_t)b->n * sizeof(float));
+    b->Lmax = 1, b->Tmax = 1;
+    for (int c = 0; c < b->n; c++) {
+        b->reward[c] = random_f32(rng) < 0.5f ? 0.0f : random_f32(rng) * 2.0f;
+        int L = comp[c].n_tokens, T = prompts[c / G].n_ids + L;
+        b->Lmax = L > b->Lmax ? L : b->Lmax;
+        b->Tmax = T > b->Tmax ? T : b->Tmax;
+    }
+    grpo_advantages(b->adv, b->reward, P, G, o->scale, o->adv_eps);
+    b->mask = (float*)calloc_check((size_t)b->n * b->Lmax, sizeof(float));
+    for (int c = 0; c < b->n; c++) {
+        for (int j = 0; j < comp[c].n_tokens; j++) {
+            b->mask[(size_t)c * b->Lmax + j] = 1.0f;
+        }
+    }
+    grpo_batch_weights(b, o);
+}
+
+// max and mean |a - b| over the batch's completion tokens ((n, Lmax) layout against each
+// completion's own log-probs when b_comp is set).
+static void grpo_test_logp_diff(const GrpoBatch* b, const float* x, const float* y, int from_comp, double* max_d,
+                                double* mean_d) {
+    double mx = 0.0, sum = 0.0;
+    long cnt = 0;
+    for (int c = 0; c < b->n; c++) {
+        for (int j = 0; j < b->comp[c].n_tokens; j++) {
+            size_t k = (size_t)c * b->Lmax + j;
+            double d = fabs((double)x[k] - (from_comp ? (double)b->comp[c].logprobs[j] : (double)y[k]));
+            mx = d > mx || d != d ? d : mx;
+            sum += d, cnt++;
+        }
+    }
+    *max_d = mx, *mean_d = cnt ? sum / cnt : 0.0;
+}
+
+// 1. the engine's log-probs of its own samples against GrpoBackend.logps (policy and reference).
+static void test_grpo_rollout_logps(const char* name) {
+    char dir[256];
+    snprintf(dir, sizeof(dir), "tests/fixtures/model/%s", name);
+    Qwen2 m, ref;
+    qwen2_load(&m, dir);
+    round_params_floatx(&m);
+    qwen2_load(&ref, dir); // the reference path with the policy's own weights: the same numbers expected
+    round_params_floatx(&ref);
+    const Qwen2Config* c = &m.config;
+    enum { P = 4, G = 4 };
+    size_t n = m.num_parameters;
+    float* am = (float*)calloc_check(n, sizeof(float));
+    float* av = (float*)calloc_check(n, sizeof(float));
+    GpuGrpo g;
+    gpu_grpo_init(&g, &m, &ref, am, av, P * G, 64);
+    GrpoBackend be = gpu_grpo_backend(&g);
+    GrpoOptions o = grpo_options_default();
+    o.prompts_per_step = P, o.group_size = G, o.max_completion = 24, o.micro_batch = P * G;
+    o.n_eos = 1, o.eos_ids[0] = c->eos_token_id >= 0 && c->eos_token_id < c->vocab_size ? c->eos_token_id : 2;
+    uint64_t rng = rng_seed(4242);
+    for (int sampled = 0; sampled <= 1; sampled++) {
+        float temp = sampled ? 0.8f : 0.0f;
+        o.top_p = sampled ? 0.9f : 1.0f;
+        o.temperature = sampled ? temp : 1.0f; // the scoring temperature: greedy log-probs are at T 1
+        GrpoPrompt* prompts = grpo_test_prompts(P, c->vocab_size, o.eos_ids[0], &rng);
+        Completion* comp = (Completion*)calloc_check((size_t)P * G, sizeof(Completion));
+        grpo_generate(&m, &be, NULL, &o, prompts, P, G, temp, 77 + sampled, comp);
+        GrpoBatch b;
+        grpo_test_batch(&b, prompts, comp, P, G, &o, &rng);
+        int pad = 0;
+        float* lp = (float*)calloc_check((size_t)b.n * b.Lmax, sizeof(float));
+        float* lr = (float*)calloc_check((size_t)b.n * b.Lmax, sizeof(float));
+        grpo_batch_logps_backend(&be, 0, &b, &o, pad, lp);
+        grpo_batch_logps_backend(&be, 1, &b, &o, pad, lr);
+        long tokens = 0, eos_end = 0;
+        for (int k = 0; k < b.n; k++) {
+            tokens += comp[k].n_tokens, eos_end += comp[k].finish != FINISH_LENGTH;
+        }
+        double mx, mean, mx_r, mean_r;
+        grpo_test_logp_diff(&b, lp, NULL, 1, &mx, &mean);
+        grpo_test_logp_diff(&b, lr, NULL, 1, &mx_r, &mean_r);
+        check(mx <= TOL_GRPO_LOGP && mx_r <= TOL_GRPO_LOGP,
+              "GRPO rollout log-probs = trainer's, %s, %s: %ld tokens (%d completions, %ld ended by eos), |engine - "
+              "GpuTrain + head| max %.2e mean %.2e, |engine - reference prefill + head| max %.2e mean %.2e (tol "
+              "%.0e, %s)", name, sampled ? "sampled T 0.8 top-p 0.9" : "greedy", tokens, b.n, eos_end, mx, mean,
+              mx_r, mean_r, TOL_GRPO_LOGP, PRECISION_NAME);
+        free(lp), free(lr);
+        grpo_batch_free(&b); // (frees the prompts and completions too)
+    }
+    gpu_grpo_free(&g);
+    free(am), free(av);
+    qwen2_free(&m), qwen2_free(&ref);
+}
+
+// 2. one GRPO update on the GPU against r1.h's. agg and beta from the caller; an old policy always.
+static void test_grpo_step_fixture(const char* name, GrpoAgg agg, float beta) {
+    char dir[256];
+    snprintf(dir, sizeof(dir), "tests/fixtures/model/%s", name);
+    Qwen2 cpu, gpu_host, ref;
+    qwen2_load(&cpu, dir);
+    round_params_floatx(&cpu);
+    qwen2_load(&gpu_host, dir);
+    round_params_floatx(&gpu_host);
+    qwen2_load(&ref, dir); // the reference: the policy's weights, each moved by up to 5%
+    uint64_t rng = rng_seed(777);
+    for (size_t i = 0; i < ref.num_parameters; i++) {
+        ref.params_memory[i] *= 1.0f + 0.1f * (random_f32(&rng) - 0.5f);
+    }
+    round_params_floatx(&ref);
+    const Qwen2Config* c = &cpu.config;
+    size_t n = cpu.num_parameters;
+    enum { P = 3, G = 4 };
+    GrpoOptions o = grpo_options_default();
+    o.prompts_per_step = P, o.group_size = G, o.max_completion = 20, o.micro_batch = 5; // micro-batches 5, 5, 2
+    o.temperature = 0.9f, o.agg = agg, o.loss.beta = beta;
+    o.n_eos = 1, o.eos_ids[0] = c->eos_token_id >= 0 && c->eos_token_id < c->vocab_size ? c->eos_token_id : 2;
+    float* cm = (float*)calloc_check(n, sizeof(float));
+    float* cv = (float*)calloc_check(n, sizeof(float));
+    float* gm = (float*)calloc_check(n, sizeof(float));
+    float* gv = (float*)calloc_check(n, sizeof(float));
+    GpuGrpo g;
+    gpu_grpo_init(&g, &gpu_host, beta != 0.0f ? &ref : NULL, gm, gv, 5, 64);
+    GrpoBackend be = gpu_grpo_backend(&g);
+    // the batch: the CPU engine samples (the same tokens for both sides)
+    GrpoPrompt* prompts = grpo_test_prompts(P, c->vocab_size, o.eos_ids[0], &rng);
+    Completion* comp = (Completion*)calloc_check((size_t)P * G, sizeof(Completion));
+    grpo_generate(&cpu, NULL, NULL, &o, prompts, P, G, o.temperature, 99, comp);
+    GrpoBatch b;
+    grpo_test_batch(&b, prompts, comp, P, G, &o, &rng);
+    int pad = 0;
+    size_t nl = (size_t)b.n * b.Lmax;
+    // the policy's log-probs on both sides; the old policy's = the CPU's moved by up to +-0.3 (a ratio
+    // of 0.74..1.35: tokens on both sides of the clip range)
+    float* lp_c = (float*)calloc_check(nl, sizeof(float));
+    float* lp_g = (float*)calloc_check(nl, sizeof(float));
+    grpo_batch_logps(&cpu, &b, &o, pad, lp_c);
+    grpo_batch_logps_backend(&be, 0, &b, &o, pad, lp_g);
+    double mx, mean;
+    grpo_test_logp_diff(&b, lp_g, lp_c, 0, &mx, &mean);
+    check(mx <= TOL_GRPO_LOGP, "GRPO step %s: policy log-probs, GrpoBackend.logps vs r1.h grpo_batch_logps: max %.2e "
+          "mean %.2e (tol %.0e)", name, mx, mean, TOL_GRPO_LOGP);
+    b.old_logp = (float*)calloc_check(nl, sizeof(float));
+    for (size_t k = 0; k < nl; k++) {
+        b.old_logp[k] = lp_c[k] + 0.6f * (random_f32(&rng) - 0.5f);
+    }
+    if (beta != 0.0f) {
+        float* rg = (float*)calloc_check(nl, sizeof(float));
+        b.ref_logp = (float*)calloc_check(nl, sizeof(float));
+        grpo_batch_logps(&ref, &b, &o, pad, b.ref_logp);
+        grpo_batch_logps_backend(&be, 1, &b, &o, pad, rg);
+        grpo_test_logp_diff(&b, rg, b.ref_logp, 0, &mx, &mean);
+        check(mx <= TOL_GRPO_LOGP, "GRPO step %s: reference log-probs, GrpoBackend.logps (prefill) vs r1.h: max %.2e "
+              "mean %.2e (tol %.0e)", name, mx, mean, TOL_GRPO_LOGP);
+        free(rg);
+    }
+    // the micro-batches: r1.h's grpo_micro_step against GrpoBackend.forward_backward
+    int mb = o.micro_batch, n_micro = (b.n + mb - 1) / mb;
+    double global_tokens = grpo_global_tokens(&b), loss_c = 0.0, loss_g = 0.0;
+    GrpoStats st_c, st_g;
+    memset(&st_c, 0, sizeof(st_c)), memset(&st_g, 0, sizeof(st_g));
+    GrpoConfig cfg = o.loss;
+    cfg.temperature = o.temperature;
+    qwen2_zero_grad(&cpu);
+    be.zero_grad(be.ctx);
+    for (int c0 = 0; c0 < b.n; c0 += mb) {
+        int c1 = c0 + mb < b.n ? c0 + mb : b.n;
+        loss_c += grpo_micro_step(&cpu, &b, &o, c0, c1, pad, n_micro, global_tokens, &st_c);
+        GrpoMicro mi;
+        grpo_micro_inputs(&mi, &b, &o, c0, c1, pad, n_micro, global_tokens);
+        loss_g += be.forward_backward(be.ctx, mi.ids, mi.pos, mi.y, mi.w, mi.adv, mi.old, b.ref_logp ? mi.ref : NULL,
+                                      mi.B, mi.T, &cfg, &st_g);
+        grpo_micro_free(&mi);
+    }
+    // the loss is ~0 by construction (zero-mean advantages): its error is taken against the sum of
+    // |w A| over the tokens, the size of its terms
+    double scale = 0.0;
+    for (int k = 0; k < b.n; k++) {
+        for (int j = 0; j < b.comp[k].n_tokens; j++) {
+            scale += fabs((double)b.weight[(size_t)k * b.Lmax + j] * b.adv[k]);
+        }
+    }
+    scale = scale > fabs(loss_c) ? scale : fabs(loss_c);
+    double rel = fabs(loss_g - loss_c) / (scale > 0 ? scale : 1.0);
+    double clip_c = st_c.clip_low + st_c.clip_high, clip_g = st_g.clip_low + st_g.clip_high;
+#ifdef ENABLE_FP32
+    double clip_tol = 0.0; // the same tokens clipped (none sits within 1e-6 of a clip boundary)
+#else
+    double clip_tol = 0.1 * st_c.tokens; // bf16 log-probs move a few tokens across the boundary
+#endif
+    check(rel <= TOL_TRAIN_GRAD && st_g.tokens == st_c.tokens && fabs(clip_g - clip_c) <= clip_tol,
+          "GRPO step %s (%s, beta %g): loss %.8g, r1.h %.8g, error %.2e of sum|w A| %.3g; tokens %g (r1.h %g), clipped "
+          "%g (r1.h %g) (%s)", name, agg == GRPO_AGG_DAPO ? "dapo" : agg == GRPO_AGG_BNPO ? "bnpo" : "grpo", beta,
+          loss_g, loss_c, rel, scale, st_g.tokens, st_c.tokens, clip_g, clip_c, PRECISION_NAME);
+    double sr = fabs(st_g.ratio - st_c.ratio) / fabs(st_c.ratio), se = fabs(st_g.entropy - st_c.entropy) / fabs(st_c.entropy);
+    double sk = beta != 0.0f ? fabs(st_g.kl - st_c.kl) / (fabs(st_c.kl) > 1e-12 ? fabs(st_c.kl) : 1e-12) : 0.0;
+    check(sr <= TOL_TRAIN_GRAD && se <= TOL_TRAIN_GRAD && sk <= TOL_TRAIN_GRAD,
+          "GRPO step %s: statistics ratio %.6g (r1.h %.6g), entropy %.6g (%.6g), kl %.6g (%.6g): rel %.1e %.1e %.1e",
+          name, st_g.ratio, st_c.ratio, st_g.entropy, st_c.entropy, st_g.kl, st_c.kl, sr, se, sk);
+    // every gradient tensor
+    cudaCheck(cudaDeviceSynchronize());
+    float* grads = train_device_floats(g.tr.grads, n);
+    ParameterTensors gp;
+    param_point(c, &gp, grads);
+    ModelTensor *gl, *cl;
+    int nt = model_tensor_list(c, &gp, &gl);
+    model_tensor_list(c, &cpu.grads, &cl);
+    double worst = 0.0;
+    const char* worst_name = "";
+    for (int i = 0; i < nt; i++) {
+        double max_abs, r = rel_error(gl[i].data, cl[i].data, gl[i].numel, &max_abs);
+        if (!(r <= worst)) {
+            worst = r, worst_name = gl[i].name;
+        }
+    }
+    check(worst <= TOL_TRAIN_GRAD, "GRPO step %s: all %d gradient tensors within %.0e (worst %.2e: %s)", name, nt,
+          TOL_TRAIN_GRAD, worst, worst_name);
+    free(gl), free(cl), free(grads);
+    // the update (a small lr: see test_train_step_fixture)
+    const float lr = 1e-4f;
+    Optimizer opt;
+    train_optim_init(&opt, lr);
+    optimizer_step(&opt, c, cpu.params_memory, cpu.grads_memory, cm, cv, (float)loss_c);
+    float norm = be.update(be.ctx, (float)loss_g, 1, lr, &opt.adamw, opt.max_grad_norm);
+    rel = fabs((double)norm - opt.last_grad_norm) / fabs((double)opt.last_grad_norm);
+    check(rel <= TOL_TRAIN_GRAD, "GRPO step %s: grad norm %.6g, r1.h %.6g, rel %.2e", name, norm, opt.last_grad_norm,
+          rel);
+    float* master = train_device_floats(g.tr.master, n);
+    check_rel("GRPO step: fp32 master weights after the update", master, cpu.params_memory, n, TOL_TRAIN_WEIGHTS);
+    free(master), free(lp_c), free(lp_g);
+    grpo_batch_free(&b);
+    gpu_grpo_free(&g);
+    free(cm), free(cv), free(gm), free(gv);
+    qwen2_free(&cpu), qwen2_free(&gpu_host), qwen2_free(&ref);
+}
+
+static void test_grpo_step(void) {
+    const char* fixtures[4] = {"tied_gqa2_hd16", "tied_gqa7_hd16", "untied_mha2_hd16", "untied_mha_hd64"};
+    for (int i = 0; i < 4; i++) {
+        test_grpo_rollout_logps(fixtures[i]);
+        test_grpo_step_fixture(fixtures[i], GRPO_AGG_DAPO, 0.04f);
+        test_grpo_step_fixture(fixtures[i], GRPO_AGG_BNPO, 0.0f);
+    }
+}
+
 // @@TEST_GRPO@@
 
 int main(void) {
@@ -2494,6 +2774,7 @@ int main(void) {
     test_zero1();
     test_train_attention_all();
     test_train_model();
+    test_grpo_step();
     // @@TEST_CALLS@@
     return test_summary("test_kernels");
 }
