@@ -579,7 +579,6 @@ static void kvcache_store_gpu(floatX* kc, floatX* vc,             // (slots, max
     }
     cudaCheck(cudaGetLastError());
 }
-// @@LAYERS@@
 
 // ----------------------------------------------------------------------------
 // GPU: attention over the KV cache (twin of r1.h's attention_cached_forward)
@@ -1013,7 +1012,6 @@ static void attention_cached_forward_gpu(floatX* out,      // (N, NH, HD)
     }
     cudaCheck(cudaGetLastError());
 }
-// @@ATTENTION@@
 
 // ----------------------------------------------------------------------------
 // GPU: sampling (twin of r1.h's sample_token)
@@ -1455,7 +1453,6 @@ static void sample_tokens_gpu(int* tokens,        // (nseq) out
         tokens, logprobs, logits, coins, history, hist_row, hist_len, hist_stride, cfg, V, bitmap_global, mass_scale);
     cudaCheck(cudaGetLastError());
 }
-// @@SAMPLING@@
 
 // ----------------------------------------------------------------------------
 // GPU: the model and one step through the KV cache (twin of r1.h's qwen2_forward_cached)
@@ -1646,7 +1643,6 @@ static void gpu_forward_cached(GpuModel* g, GpuKV* kv,
     rmsnorm_forward_gpu(kv->ln, NULL, kv->last, p.norm, nseq, C, eps, stream);
     matmul_forward_f32out_gpu(kv->logits, kv->ln, p.lm_head, NULL, nseq, C, V, stream);
 }
-// @@MODEL@@
 
 // ----------------------------------------------------------------------------
 // GPU: the engine behind generate_batch (continuous batching, CUDA graphs for decode steps)
@@ -1904,7 +1900,6 @@ static GenEngine gpu_gen_engine(GpuGen* g) {
     GenEngine e = {g, gpu_gen_begin, gpu_gen_step, gpu_gen_end};
     return e;
 }
-// @@ENGINE@@
 
 #endif // __CUDACC__
 

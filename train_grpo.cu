@@ -661,7 +661,6 @@ static GrpoBackend gpu_grpo_backend(GpuGrpo* g) {
     return be;
 }
 
-// @@GRPO_KERNELS@@
 #endif // __CUDACC__
 
 // What the flags set, besides GrpoOptions.

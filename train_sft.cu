@@ -607,7 +607,6 @@ static void adamw_update_model_gpu(const Qwen2Config* c, float* params, const fl
     }
 }
 
-// @@SFT_KERNELS@@
 
 // ----------------------------------------------------------------------------
 // GPU: attention for training (twins of r1.h's attention_forward / attention_backward: packed
@@ -1082,7 +1081,6 @@ static void attention_backward_gpu(floatX* dq,           // (B, T, NH, HD)   =
     }
     cudaCheck(cudaGetLastError());
 }
-// @@TRAIN_ATTENTION@@
 
 // ----------------------------------------------------------------------------
 // GPU: several GPUs in one process (NCCL, data parallel, ZeRO-1)
@@ -1385,7 +1383,6 @@ static void dist_run(int world, const int* devices, void (*fn)(int rank, DistCtx
     free(devs), free(comms), free(th), free(tid);
 }
 
-// @@ZERO1@@
 
 // ----------------------------------------------------------------------------
 // GPU: the model for training (activations kept for backward), one update, the engine behind sft_train
@@ -2159,7 +2156,6 @@ static SftResult sft_train_gpu(Qwen2* m, const Tokenizer* tok, const SftTokens* 
     free(devices), free(s.ranks);
     return s.result;
 }
-// @@TRAIN_MODEL@@
 
 #endif // __CUDACC__
 

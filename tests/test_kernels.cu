@@ -298,7 +298,6 @@ static void test_layers(void) {
     test_kvcache_store(2, 7, 4, 18); // KVD not a multiple of the pack
     test_kvcache_store(4, 64, 9, 256);
 }
-// @@TEST_LAYERS@@
 
 // --- attention --------------------------------------------------------------------------------
 // attention_cached_forward_gpu against attention_cached_forward on one step: sequence s appends
@@ -418,7 +417,6 @@ static void test_attention(void) {
     int m4_len[3] = {5, 40, 0}, m4_new[3] = {1, 1, 31};
     test_attention_case("mixed step, HD 32, MHA", 3, 3, 32, 3, 64, 3, m4_len, m4_new, 0);
 }
-// @@TEST_ATTENTION@@
 
 // --- sampling ---------------------------------------------------------------------------------
 // sample_tokens_gpu against sample_token on the same rows and the same coins: the host draws each
@@ -647,7 +645,6 @@ static void test_sampling(void) {
     test_sample_tokens(1000, 64, 1.0f, 1, SAMPLE_TIE_CASES, nties);
     test_sample_tokens(151936, 8, 1.0f, 1, SAMPLE_TIE_CASES, nties);
 }
-// @@TEST_SAMPLING@@
 
 // --- whole models: logits and greedy tokens -----------------------------------------------------
 // gpu_forward_cached against qwen2_forward_cached, step by step through both caches: a prefill of
@@ -807,7 +804,6 @@ static void test_models(void) {
         test_model_preset(tok);
     }
 }
-// @@TEST_MODEL@@
 
 // --- the generation engine: greedy tokens and log-probs against the CPU's ----------------------
 // The GPU engine (generate.cu's GpuGen behind r1.h's scheduler) against the CPU engine
@@ -947,7 +943,6 @@ static void test_engine(void) {
         qwen2_free(&m);
     }
 }
-// @@TEST_ENGINE@@
 
 // --- training kernels (train_sft.cu): backward passes, loss, AdamW ------------------------------
 // Each backward kernel against its r1.h twin; outputs that are accumulated (+=) start from the same
@@ -1360,7 +1355,6 @@ static void test_sft_kernels(void) {
     test_clip_grad_norm_gpu(&rng);
 }
 
-// @@TEST_SFT@@
 
 // --- training attention (flash forward/backward with packed documents) ---------------------------
 // attention_forward_gpu / attention_backward_gpu against r1.h's attention_forward / attention_backward
@@ -1485,7 +1479,6 @@ static void test_train_attention_all(void) {
     test_train_attention(1, 1000, 2, 1, 64, 3, &rng); // long documents: many key tiles per row
 }
 
-// @@TEST_TRAIN_ATTENTION@@
 
 // --- a training step on the GPU against r1.h's --------------------------------------------------
 // One SFT step of GpuTrain (the engine's own code: sft_gpu_rank_step's forward, head and backward,
@@ -1812,7 +1805,6 @@ static void test_train_model(void) {
     test_sft_train_gpu();
     test_train_memory_plan();
 }
-// @@TEST_TRAIN_MODEL@@
 
 // --- NCCL / ZeRO-1 --------------------------------------------------------------------------------
 // dist_run over one GPU (world 1: no NCCL at all); the sharded AdamW run for R virtual ranks in turn
@@ -2156,7 +2148,6 @@ static void test_zero1(void) {
     test_zero1_update(world, 1, &rng);
 }
 
-// @@TEST_ZERO1@@
 
 // --- GRPO kernels (train_grpo.cu) -------------------------------------------------------------------
 // The GRPO head against r1.h. grpo_loss_backward_gpu on the CPU's fp32 logits against
@@ -2753,7 +2744,6 @@ static void test_grpo_step(void) {
     }
 }
 
-// @@TEST_GRPO@@
 
 int main(void) {
     int n_dev = 0;
@@ -2775,6 +2765,5 @@ int main(void) {
     test_train_attention_all();
     test_train_model();
     test_grpo_step();
-    // @@TEST_CALLS@@
     return test_summary("test_kernels");
 }
