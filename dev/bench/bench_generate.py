@@ -18,60 +18,20 @@ transformers min_new_tokens = max_new_tokens), greedy on both sides.
 Targets (the project's): r1 >= 10x transformers and >= 30k tokens/s for 0.5B on an H100; batch-1
 decode >= 70% of the bandwidth limit. The script prints what it measured; it never assumes.
 """
-import argparse, json, os, random, re, shutil, subprocess, sys, time
+import json, os, random, re, subprocess, sys, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORDS = ("the a of to and in that is for on with as by at from this it be are was an or which one all "
-         "number prime sum product triangle circle square angle equation solve find compute value answer "
-         "reason step first then next finally because therefore total count remainder divide multiply "
-         "apple train river mountain city garden letter market clock window bridge forest ocean").split()
+from common import ROOT, WORDS, gpu_arg_parser, make_preset, start_torch_gpu
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="0.5B,1.5B", help="make_model presets, comma-separated")
+    ap = gpu_arg_parser(__doc__, "0.5B,1.5B", "/tmp/r1_bench_generate")
     ap.add_argument("--prompts", type=int, default=256)
     ap.add_argument("--max-new-tokens", type=int, default=1024)
     ap.add_argument("--slots", type=int, default=0, help="./generate --slots (default: all prompts at once)")
     ap.add_argument("--hf-batches", default="256,128,64,32,16,8", help="transformers batch sizes to try, largest first")
-    ap.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "qwen"),
-                    help="folder with the Qwen2.5 vocab.json, merges.txt, tokenizer_config.json")
-    ap.add_argument("--work", default="/tmp/r1_bench_generate", help="model folders and outputs go here")
     ap.add_argument("--skip-hf", action="store_true", help="only the r1 side")
     ap.add_argument("--no-graph", action="store_true", help="pass --no-graph to ./generate")
-    ap.add_argument("--json", help="also write the results here")
     return ap.parse_args()
-
-
-def need_gpu():
-    try:
-        import torch
-    except ImportError:
-        sys.exit("bench_generate: needs PyTorch with CUDA (pip install torch transformers)")
-    if not torch.cuda.is_available():
-        sys.exit("bench_generate: no CUDA GPU here (torch.cuda.is_available() is False): this benchmark measures "
-                 "the GPU engine and transformers on a GPU; run it on a machine with one")
-    return torch
-
-
-def build(target):
-    if not os.path.exists(os.path.join(ROOT, target)):
-        subprocess.run(["make", target], cwd=ROOT, check=True)
-
-
-def make_model(preset, work, tok_dir):
-    """A random-init Qwen2.5 folder of the preset's size (bf16), with the tokenizer files."""
-    out = os.path.join(work, "qwen2.5-%s-random" % preset)
-    if not os.path.exists(os.path.join(out, "model.safetensors")):
-        subprocess.run([os.path.join(ROOT, "dev", "make_model"), "--preset", preset, "--seed", "1", "--dtype",
-                        "BF16", "--out", out], check=True)
-    for name in ["vocab.json", "merges.txt", "tokenizer_config.json"]:
-        src = os.path.join(tok_dir, name)
-        if not os.path.exists(src):
-            sys.exit("bench_generate: %s is missing: give --tokenizer DIR with the Qwen2.5 tokenizer files "
-                     "(vocab.json, merges.txt, tokenizer_config.json)" % src)
-        shutil.copyfile(src, os.path.join(out, name))
-    return out
 
 
 def hf_tokenizer(model_dir):
@@ -194,18 +154,15 @@ def _numel(shape):
 
 def main():
     args = parse_args()
-    torch = need_gpu()
-    os.makedirs(args.work, exist_ok=True)
-    build("generate")
-    build("dev/make_model")
-    gpu = torch.cuda.get_device_name(0)
+    torch, gpu = start_torch_gpu("bench_generate", "the GPU engine and transformers on a GPU", args.work, "generate",
+                                 "dev/make_model")
     bw = copy_bandwidth(torch)
     print("device: %s; device-to-device copy bandwidth %.0f GB/s" % (gpu, bw / 1e9))
     prompts = make_prompts(args.prompts)
     batches = [int(b) for b in args.hf_batches.split(",")]
     rows = []
     for preset in args.models.split(","):
-        model_dir = make_model(preset, args.work, args.tokenizer)
+        model_dir = make_preset("bench_generate", preset, args.work, args.tokenizer)
         print("%s: %s" % (preset, model_dir))
         slots = args.slots or len(prompts)
         r1_rate, _ = run_r1(model_dir, prompts, args.max_new_tokens, slots, args.work, args.no_graph)

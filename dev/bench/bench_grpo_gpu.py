@@ -39,13 +39,9 @@ Projection to 3 x A800 (80 GB, 2.04 TB/s, 312 TFLOP/s bf16 dense), per phase, fr
   bf16 weights, once a step, ~0.1 s over NVLink for 3B) are left out. Target: <= 2.5 hours.
 Exits with a message where there is no CUDA GPU.
 """
-import argparse, json, os, re, shutil, subprocess, sys, threading, time
+import json, os, re, subprocess, sys, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# (name fragment, bf16 dense peak FLOP/s, memory bandwidth B/s); the first match wins
-DEVICES = [("H100 PCIe", 756e12, 2.0e12), ("H100 NVL", 835e12, 3.9e12), ("H100", 989e12, 3.35e12),
-           ("H200", 989e12, 4.8e12), ("H800", 989e12, 3.35e12), ("A100", 312e12, 2.04e12),
-           ("A800", 312e12, 2.04e12)]
+from common import ROOT, SmiPoll, build, device_specs, gpu_arg_parser, make_preset, need_smi_gpu
 A800_PEAK, A800_BW = 312e12, 2.04e12
 STEPS_RECIPE, TARGET_H = 450, 2.5
 PROGRESS = re.compile(r"step\s+(\d+)/(\d+) \| reward (\S+) \| acc\s+(\S+)% \| len\s+(\S+) \| kl (\S+) \| clip (\S+) \| "
@@ -53,92 +49,24 @@ PROGRESS = re.compile(r"step\s+(\d+)/(\d+) \| reward (\S+) \| acc\s+(\S+)% \| le
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="0.5B,1.5B,3B", help="make_model presets, comma-separated")
+    ap = gpu_arg_parser(__doc__, "0.5B,1.5B,3B", "/tmp/r1_bench_grpo_gpu")
     ap.add_argument("--steps", type=int, default=2, help="GRPO steps per run (the last one is measured)")
     ap.add_argument("--share-all", action="store_true", help="also run every model with one GPU's share (6 prompts)")
     ap.add_argument("--peak", type=float, default=0, help="bf16 dense peak of this GPU in TFLOP/s (default: by name)")
     ap.add_argument("--bandwidth", type=float, default=0, help="memory bandwidth of this GPU in TB/s (default: by name)")
-    ap.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "qwen"),
-                    help="folder with the Qwen2.5 vocab.json, merges.txt, tokenizer_config.json")
-    ap.add_argument("--work", default="/tmp/r1_bench_grpo_gpu", help="model folders go here")
     ap.add_argument("--micro-batch", type=int, default=0,
                     help="completions per forward/backward (default: the recipe's 16, or less where the plan does not "
                          "fit this GPU)")
-    ap.add_argument("--json", help="also write the results here")
     return ap.parse_args()
 
 
-def need_gpu():
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", "0"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        out = None
-    if out is None or out.returncode != 0 or not out.stdout.strip():
-        sys.exit("bench_grpo_gpu: no CUDA GPU here (nvidia-smi finds none): this benchmark measures GRPO on a GPU; "
-                 "run it on a machine with one")
-    name = out.stdout.strip().splitlines()[0]
-    mem = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", "0"],
-                         capture_output=True, text=True, timeout=30).stdout
-    return name, int(mem.strip().splitlines()[0]) / 1024.0
-
-
 def device_rates(name, args):
-    peak = bw = None
-    for key, p, b in DEVICES:
-        if key in name:
-            peak, bw = p, b
-            break
+    peak, bw = device_specs(name)
     peak = args.peak * 1e12 if args.peak > 0 else peak
     bw = args.bandwidth * 1e12 if args.bandwidth > 0 else bw
     if peak is None or bw is None:
         sys.exit("bench_grpo_gpu: unknown peak / bandwidth for '%s': give --peak TFLOPS --bandwidth TBPS" % name)
     return peak, bw
-
-
-def build(target):
-    if not os.path.exists(os.path.join(ROOT, target)):
-        subprocess.run(["make", target], cwd=ROOT, check=True)
-
-
-def make_model(preset, work, tok_dir):
-    """A random-init Qwen2.5 folder of the preset's size (bf16), with the tokenizer files."""
-    out = os.path.join(work, "qwen2.5-%s-random" % preset)
-    if not os.path.exists(os.path.join(out, "model.safetensors")):
-        subprocess.run([os.path.join(ROOT, "dev", "make_model"), "--preset", preset, "--seed", "1", "--dtype",
-                        "BF16", "--out", out], check=True)
-    for name in ["vocab.json", "merges.txt", "tokenizer_config.json"]:
-        src = os.path.join(tok_dir, name)
-        if not os.path.exists(src):
-            sys.exit("bench_grpo_gpu: %s is missing: give --tokenizer DIR with the Qwen2.5 tokenizer files "
-                     "(vocab.json, merges.txt, tokenizer_config.json)" % src)
-        shutil.copyfile(src, os.path.join(out, name))
-    return out
-
-
-class SmiPoll:
-    """The most GPU memory nvidia-smi reports (MiB, device 0) while the block runs."""
-
-    def __enter__(self):
-        self.peak, self.stop = 0, False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-        return self
-
-    def run(self):
-        while not self.stop:
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
-                                      "-i", "0"], capture_output=True, text=True, timeout=10).stdout
-                self.peak = max(self.peak, int(out.strip().splitlines()[0]))
-            except Exception:
-                pass
-            time.sleep(0.5)
-
-    def __exit__(self, *exc):
-        self.stop = True
-        self.t.join()
 
 
 def run_grpo(model_dir, prompts, steps, micro):
@@ -228,16 +156,15 @@ def a800_step(r, peak, bw, divide):
 
 def main():
     args = parse_args()
-    gpu, gpu_gib = need_gpu()
+    gpu, gpu_gib = need_smi_gpu("bench_grpo_gpu", "GRPO on a GPU")
     peak, bw = device_rates(gpu, args)
     os.makedirs(args.work, exist_ok=True)
-    for t in ["train_grpo", "train_sft", "dev/make_model"]:
-        build(t)
+    build("train_grpo", "train_sft", "dev/make_model")
     print("device: %s, bf16 dense peak %.0f TFLOP/s, bandwidth %.2f TB/s" % (gpu, peak / 1e12, bw / 1e12))
     rows, share = [], {}
     presets = args.models.split(",")
     for preset in presets:
-        model_dir = make_model(preset, args.work, args.tokenizer)
+        model_dir = make_preset("bench_grpo_gpu", preset, args.work, args.tokenizer)
         c = config_of(model_dir)
         c["preset"] = preset
         micro = args.micro_batch or fit_micro(c, 1, 16, gpu_gib)["micro"]

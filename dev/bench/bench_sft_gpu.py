@@ -21,62 +21,20 @@ peak memory (torch.cuda.max_memory_allocated for transformers; r1's own plan, pr
 and the most nvidia-smi showed while it ran). Then the ZeRO-1 memory plan of 3B on 3 x 80 GB at T 4096
 (./train_sft --memory-plan, no GPU needed). Exits with a message where there is no CUDA GPU.
 """
-import argparse, json, os, random, re, shutil, statistics, subprocess, sys, threading, time
+import json, os, random, re, shutil, statistics, subprocess, sys, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORDS = ("the a of to and in that is for on with as by at from this it be are was an or which one all "
-         "number prime sum product triangle circle square angle equation solve find compute value answer "
-         "reason step first then next finally because therefore total count remainder divide multiply "
-         "apple train river mountain city garden letter market clock window bridge forest ocean").split()
-PEAKS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("H800", 989e12), ("A100", 312e12),
-         ("A800", 312e12)]
+from common import ROOT, WORDS, SmiPoll, device_specs, gpu_arg_parser, make_preset, start_torch_gpu
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="0.5B,1.5B", help="make_model presets, comma-separated")
+    ap = gpu_arg_parser(__doc__, "0.5B,1.5B", "/tmp/r1_bench_sft_gpu")
     ap.add_argument("--seq", type=int, default=4096, help="tokens per row (T)")
     ap.add_argument("--batch", type=int, default=1, help="rows per micro-batch (B)")
     ap.add_argument("--accum", type=int, default=4, help="micro-batches per step (A)")
     ap.add_argument("--steps", type=int, default=6, help="steps per side (the first is warm-up)")
     ap.add_argument("--peak", type=float, default=0, help="bf16 dense peak in TFLOP/s (default: from the name)")
-    ap.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "qwen"),
-                    help="folder with the Qwen2.5 vocab.json, merges.txt, tokenizer_config.json")
-    ap.add_argument("--work", default="/tmp/r1_bench_sft_gpu", help="model folders, data and outputs go here")
     ap.add_argument("--skip-hf", action="store_true", help="only the r1 side")
-    ap.add_argument("--json", help="also write the results here")
     return ap.parse_args()
-
-
-def need_gpu():
-    try:
-        import torch
-    except ImportError:
-        sys.exit("bench_sft_gpu: needs PyTorch with CUDA (pip install torch transformers)")
-    if not torch.cuda.is_available():
-        sys.exit("bench_sft_gpu: no CUDA GPU here (torch.cuda.is_available() is False): this benchmark measures "
-                 "GPU training; run it on a machine with one")
-    return torch
-
-
-def build(target):
-    if not os.path.exists(os.path.join(ROOT, target)):
-        subprocess.run(["make", target], cwd=ROOT, check=True)
-
-
-def make_model(preset, work, tok_dir):
-    """A random-init Qwen2.5 folder of the preset's size (bf16), with the tokenizer files."""
-    out = os.path.join(work, "qwen2.5-%s-random" % preset)
-    if not os.path.exists(os.path.join(out, "model.safetensors")):
-        subprocess.run([os.path.join(ROOT, "dev", "make_model"), "--preset", preset, "--seed", "1", "--dtype",
-                        "BF16", "--out", out], check=True)
-    for name in ["vocab.json", "merges.txt", "tokenizer_config.json"]:
-        src = os.path.join(tok_dir, name)
-        if not os.path.exists(src):
-            sys.exit("bench_sft_gpu: %s is missing: give --tokenizer DIR with the Qwen2.5 tokenizer files "
-                     "(vocab.json, merges.txt, tokenizer_config.json)" % src)
-        shutil.copyfile(src, os.path.join(out, name))
-    return out
 
 
 def make_data(work, n=400, seed=1):
@@ -114,34 +72,10 @@ def flops_per_token(cfg, T):
 def peak_flops(name, given):
     if given > 0:
         return given * 1e12
-    for key, peak in PEAKS:
-        if key in name:
-            return peak
+    peak, _ = device_specs(name)
+    if peak is not None:
+        return peak
     sys.exit("bench_sft_gpu: unknown bf16 peak for '%s': give --peak TFLOPS" % name)
-
-
-class SmiPoll:
-    """The most GPU memory nvidia-smi reports (MiB, device 0) while the block runs."""
-
-    def __enter__(self):
-        self.peak, self.stop = 0, False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-        return self
-
-    def run(self):
-        while not self.stop:
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
-                                      "-i", "0"], capture_output=True, text=True, timeout=10).stdout
-                self.peak = max(self.peak, int(out.strip().splitlines()[0]))
-            except Exception:
-                pass
-            time.sleep(0.5)
-
-    def __exit__(self, *exc):
-        self.stop = True
-        self.t.join()
 
 
 def run_r1(model_dir, data, args, work):
@@ -203,18 +137,14 @@ def run_hf(torch, model_dir, args):
 
 def main():
     args = parse_args()
-    torch = need_gpu()
-    os.makedirs(args.work, exist_ok=True)
-    build("train_sft")
-    build("dev/make_model")
-    gpu = torch.cuda.get_device_name(0)
+    torch, gpu = start_torch_gpu("bench_sft_gpu", "GPU training", args.work, "train_sft", "dev/make_model")
     peak = peak_flops(gpu, args.peak)
     print("device: %s, bf16 dense peak %.0f TFLOP/s" % (gpu, peak / 1e12))
     data = make_data(args.work)
     tokens = args.batch * args.accum * args.seq
     rows = []
     for preset in args.models.split(","):
-        model_dir = make_model(preset, args.work, args.tokenizer)
+        model_dir = make_preset("bench_sft_gpu", preset, args.work, args.tokenizer)
         cfg = config_of(model_dir)
         fpt = flops_per_token(cfg, args.seq)
         print("%s: %s (%.2fB matmul parameters, %.1f GFLOP per token at T %d)" % (preset, model_dir,
