@@ -422,6 +422,11 @@ typedef struct {
     // host staging (B*T each)
     int *h_rows, *h_y, *h_slot, *h_last;
     float *h_w, *h_adv, *h_old, *h_ref, *h_out;
+    // several GPUs (grpo_train_gpus below): this rank's DistCtx and the barrier that gpu_grpo_fit
+    // waits on between writing its shard to the host and reading all of it back; NULL on one GPU
+    const DistCtx* dist;
+    pthread_barrier_t* fit_barrier;
+    int has_gen;            // this rank samples (one GPU, or rank 0): gen and engine exist
 } GpuGrpo;
 
 static void gpu_grpo_sync(void) { cudaCheck(cudaDeviceSynchronize()); }
@@ -478,7 +483,7 @@ static void gpu_grpo_buffers(GpuGrpo* g) {
 
 // The policy from the host (weights and moments) into a GpuTrain for B rows of T positions.
 static void gpu_grpo_train_init(GpuGrpo* g) {
-    gpu_train_init(&g->tr, g->host, g->B, g->T, NULL); // (NULL: one GPU, no NCCL)
+    gpu_train_init(&g->tr, g->host, g->B, g->T, g->dist); // (NULL: one GPU, no NCCL)
     gpu_train_from_host(&g->tr, g->host, g->adam_m, g->adam_v);
     gpu_grpo_view(g);
 }
@@ -491,22 +496,33 @@ static void gpu_grpo_fit(GpuGrpo* g, int B, int T) {
     }
     gpu_grpo_sync();
     gpu_train_to_host(&g->tr, g->host, g->adam_m, g->adam_v);
+    if (g->fit_barrier) { // several GPUs: every rank's shard is on the host before any reads it back
+        pthread_barrier_wait(g->fit_barrier);
+    }
     gpu_train_free(&g->tr);
     gpu_grpo_buffers_free(g);
     g->B = B > g->B ? B : g->B;
     g->T = T > g->T ? (T + 63) / 64 * 64 : g->T;
     gpu_grpo_train_init(g);
-    gpu_gen_drop_graph(&g->gen);
+    if (g->has_gen) {
+        gpu_gen_drop_graph(&g->gen);
+    }
     gpu_grpo_buffers(g);
 }
 
-static void gpu_grpo_init(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* adam_m, float* adam_v, int B, int T) {
+// d: this rank's DistCtx (several GPUs; only rank 0 gets the rollout engine), or NULL: one GPU.
+static void gpu_grpo_init_rank(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* adam_m, float* adam_v, int B,
+                               int T, const DistCtx* d, pthread_barrier_t* fit_barrier) {
     memset(g, 0, sizeof(*g));
     g->host = policy, g->adam_m = adam_m, g->adam_v = adam_v, g->c = policy->config;
     g->B = B, g->T = (T + 63) / 64 * 64;
+    g->dist = d, g->fit_barrier = fit_barrier;
     gpu_grpo_train_init(g);
-    gpu_gen_init(&g->gen, &g->view, 1);
-    g->engine = gpu_gen_engine(&g->gen);
+    g->has_gen = d == NULL || d->rank == 0;
+    if (g->has_gen) {
+        gpu_gen_init(&g->gen, &g->view, 1);
+        g->engine = gpu_gen_engine(&g->gen);
+    }
     if (ref) {
         gpu_model_from_host(&g->ref, ref);
         g->has_ref = 1;
@@ -514,10 +530,16 @@ static void gpu_grpo_init(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* ad
     gpu_grpo_buffers(g);
 }
 
+static void gpu_grpo_init(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* adam_m, float* adam_v, int B, int T) {
+    gpu_grpo_init_rank(g, policy, ref, adam_m, adam_v, B, T, NULL, NULL);
+}
+
 static void gpu_grpo_free(GpuGrpo* g) {
     gpu_grpo_sync();
-    gpu_gen_summary(&g->gen);
-    gpu_gen_free(&g->gen);
+    if (g->has_gen) {
+        gpu_gen_summary(&g->gen);
+        gpu_gen_free(&g->gen);
+    }
     gpu_grpo_buffers_free(g);
     if (g->has_ref) {
         gpu_model_free(&g->ref);
@@ -661,6 +683,225 @@ static GrpoBackend gpu_grpo_backend(GpuGrpo* g) {
     return be;
 }
 
+// ----------------------------------------------------------------------------
+// GPU: GRPO on several GPUs of one process (--gpus N), data-parallel
+// dist_run gives each GPU a host thread with a GpuGrpo of its own (GpuTrain with ZeRO-1: gradients
+// reduce-scattered, moments sharded, weights all-gathered after each update). Rank 0's thread runs
+// r1.h's loop (grpo_train) through the GrpoBackend hooks below; a hook that needs every GPU hands a
+// command to all ranks (barriers start / done, as train_sft.cu's SFT engine), the others wait for
+// commands in grpo_gpus_worker. Rollouts (and held-out evaluation) run on rank 0's engine, over its
+// weights, which the all-gather keeps current. Each micro-batch's B rows are dealt out in contiguous
+// blocks, rank r taking rows [r B / W, (r + 1) B / W), for the policy's and the reference model's
+// log-probs and for forward + backward. The aggregation weights come from rank 0's host, made for
+// the whole batch (grpo_token_weights: global token counts, BNPO's per micro-batch mean included),
+// so the gradients summed over ranks are those of one GPU; loss and statistics are summed on rank 0.
+// Every rank runs every command, so every rank makes the same collective calls (only the update's).
+
+enum { GRPO_GPUS_FIT, GRPO_GPUS_LOGPS, GRPO_GPUS_ZERO_GRAD, GRPO_GPUS_FB, GRPO_GPUS_UPDATE, GRPO_GPUS_TO_HOST,
+       GRPO_GPUS_FROM_HOST, GRPO_GPUS_QUIT };
+
+typedef struct {
+    int world, B0, T0;       // the starting micro-batch (rows per rank) and positions
+    GpuGrpo* ranks;          // (world)
+    double* loss;            // (world) each rank's share of a micro-batch's loss
+    GrpoStats* st;           // (world) each rank's statistics of a micro-batch
+    pthread_barrier_t start, done, ready, fit;
+    int cmd;                 // the command in flight and its arguments:
+    int B, T, ref;           // FIT: B rows per rank; LOGPS / FB: the micro-batch's B x T
+    const int *ids, *pos, *y;
+    const float *w, *adv, *old, *refl;
+    float temperature, lossf, lr, max_norm, norm;
+    float* out;              // LOGPS: (B, T)
+    const GrpoConfig* cfg;
+    int t;                   // UPDATE
+    const AdamWConfig* adamw;
+    Qwen2* model;            // the policy on the host; TO_HOST / FROM_HOST: the model and moments
+    const Qwen2* ref_model;  // NULL when beta = 0
+    float *adam_m, *adam_v;
+    GrpoBackend backend;     // rank 0's hooks
+    void (*body)(void* arg, const GrpoBackend* be); // what rank 0 runs (grpo_train and its evaluations)
+    void* body_arg;
+} GrpoGpus;
+
+// Rank r's rows of a micro-batch of B rows.
+static void grpo_gpus_rows(const GrpoGpus* s, int r, int B, int* lo, int* hi) {
+    *lo = (int)((long long)B * r / s->world), *hi = (int)((long long)B * (r + 1) / s->world);
+}
+
+// Rank r's part of the command in s->cmd.
+static void grpo_gpus_do(GrpoGpus* s, int r) {
+    GpuGrpo* g = &s->ranks[r];
+    int lo, hi;
+    grpo_gpus_rows(s, r, s->B, &lo, &hi);
+    size_t at = (size_t)lo * s->T;
+    switch (s->cmd) {
+    case GRPO_GPUS_FIT: // (every rank decides the same: all hold the same B, T)
+        gpu_grpo_fit(g, s->B, s->T);
+        break;
+    case GRPO_GPUS_LOGPS: // (forward only: no collectives, a rank with no rows does nothing)
+        if (hi > lo) {
+            gpu_grpo_logps(g, s->ref, s->ids + at, s->pos + at, s->y + at, hi - lo, s->T, s->temperature, s->out + at);
+        }
+        break;
+    case GRPO_GPUS_ZERO_GRAD:
+        gpu_grpo_zero_grad(g);
+        break;
+    case GRPO_GPUS_FB:
+        s->loss[r] = 0.0;
+        memset(&s->st[r], 0, sizeof(GrpoStats));
+        if (hi > lo) {
+            s->loss[r] = gpu_grpo_forward_backward(g, s->ids + at, s->pos + at, s->y + at, s->w + at, s->adv + at,
+                                                   s->old ? s->old + at : NULL, s->refl ? s->refl + at : NULL, hi - lo,
+                                                   s->T, s->cfg, &s->st[r]);
+        }
+        gpu_grpo_sync();
+        break;
+    case GRPO_GPUS_UPDATE: { // reduce-scatter, the global norm (all-reduce), AdamW on the shard, all-gather
+        float norm = gpu_grpo_update(g, s->lossf, s->t, s->lr, s->adamw, s->max_norm);
+        if (r == 0) {
+            s->norm = norm;
+        }
+        break;
+    }
+    case GRPO_GPUS_TO_HOST: // each rank its shard
+        gpu_grpo_sync_to_host(g, s->model, s->adam_m, s->adam_v);
+        break;
+    case GRPO_GPUS_FROM_HOST:
+        gpu_grpo_from_host(g, s->model, s->adam_m, s->adam_v);
+        break;
+    }
+}
+
+// Rank 0: runs a command on every rank and returns when all have finished it.
+static void grpo_gpus_command(GrpoGpus* s, int cmd) {
+    s->cmd = cmd;
+    pthread_barrier_wait(&s->start);
+    if (cmd == GRPO_GPUS_QUIT) {
+        return;
+    }
+    grpo_gpus_do(s, 0);
+    pthread_barrier_wait(&s->done);
+}
+
+// The other ranks: wait for commands until GRPO_GPUS_QUIT.
+static void grpo_gpus_worker(GrpoGpus* s, int r) {
+    for (;;) {
+        pthread_barrier_wait(&s->start);
+        if (s->cmd == GRPO_GPUS_QUIT) {
+            return;
+        }
+        grpo_gpus_do(s, r);
+        pthread_barrier_wait(&s->done);
+    }
+}
+
+// Every rank's buffers hold its share of B rows of T positions (a command of its own: growing them
+// passes the weights through the host, which all ranks do together).
+static void grpo_gpus_fit(GrpoGpus* s, int B, int T) {
+    int per = (B + s->world - 1) / s->world;
+    GpuGrpo* g = &s->ranks[0];
+    if (per <= g->B && T <= g->T) {
+        return;
+    }
+    s->B = per, s->T = T;
+    grpo_gpus_command(s, GRPO_GPUS_FIT);
+}
+
+// --- the GrpoBackend hooks (called by r1.h on rank 0's thread) ---
+
+static void grpo_gpus_logps(void* ctx, int ref, const int* ids, const int* pos, const int* y, int B, int T,
+                            float temperature, float* out) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    grpo_gpus_fit(s, B, T);
+    s->ref = ref, s->ids = ids, s->pos = pos, s->y = y, s->B = B, s->T = T, s->temperature = temperature, s->out = out;
+    grpo_gpus_command(s, GRPO_GPUS_LOGPS);
+}
+
+static void grpo_gpus_zero_grad(void* ctx) { grpo_gpus_command((GrpoGpus*)ctx, GRPO_GPUS_ZERO_GRAD); }
+
+static double grpo_gpus_forward_backward(void* ctx, const int* ids, const int* pos, const int* y, const float* w,
+                                         const float* adv, const float* old, const float* ref, int B, int T,
+                                         const GrpoConfig* cfg, GrpoStats* st) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    grpo_gpus_fit(s, B, T);
+    s->ids = ids, s->pos = pos, s->y = y, s->w = w, s->adv = adv, s->old = old, s->refl = ref, s->B = B, s->T = T;
+    s->cfg = cfg;
+    grpo_gpus_command(s, GRPO_GPUS_FB);
+    double loss = 0.0;
+    for (int r = 0; r < s->world; r++) { // as grpo_micro_step sums its threads' parts
+        const GrpoStats* p = &s->st[r];
+        loss += s->loss[r];
+        st->tokens += p->tokens, st->kl += p->kl, st->entropy += p->entropy, st->ratio += p->ratio;
+        st->clip_low += p->clip_low, st->clip_high += p->clip_high, st->clip_dual += p->clip_dual;
+    }
+    return loss;
+}
+
+static float grpo_gpus_update(void* ctx, float loss, int t, float lr, const AdamWConfig* cfg, float max_grad_norm) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    s->lossf = loss, s->t = t, s->lr = lr, s->adamw = cfg, s->max_norm = max_grad_norm;
+    grpo_gpus_command(s, GRPO_GPUS_UPDATE);
+    return s->norm;
+}
+
+static void grpo_gpus_sync_to_host(void* ctx, Qwen2* m, float* adam_m, float* adam_v) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    s->model = m, s->adam_m = adam_m, s->adam_v = adam_v;
+    grpo_gpus_command(s, GRPO_GPUS_TO_HOST);
+}
+
+static void grpo_gpus_from_host(void* ctx, const Qwen2* m, const float* adam_m, const float* adam_v) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    s->model = (Qwen2*)m, s->adam_m = (float*)adam_m, s->adam_v = (float*)adam_v;
+    grpo_gpus_command(s, GRPO_GPUS_FROM_HOST);
+}
+
+// dist_run's function: every rank sets up its GPU; rank 0 then runs the body with the hooks (its
+// engine samples) and tells the others to stop when it ends.
+static void grpo_gpus_rank_main(int rank, DistCtx* d, void* arg) {
+    GrpoGpus* s = (GrpoGpus*)arg;
+    GpuGrpo* g = &s->ranks[rank];
+    gpu_grpo_init_rank(g, s->model, s->ref_model, s->adam_m, s->adam_v, s->B0, s->T0, d,
+                       s->world > 1 ? &s->fit : NULL);
+    pthread_barrier_wait(&s->ready);
+    if (rank == 0) {
+        GrpoBackend* be = &s->backend;
+        memset(be, 0, sizeof(*be));
+        be->ctx = s, be->engine = &g->engine, be->step_tokens = 2048; // (as gpu_grpo_backend)
+        be->logps = grpo_gpus_logps, be->zero_grad = grpo_gpus_zero_grad;
+        be->forward_backward = grpo_gpus_forward_backward, be->update = grpo_gpus_update;
+        be->sync_to_host = grpo_gpus_sync_to_host, be->from_host = grpo_gpus_from_host;
+        s->body(s->body_arg, be);
+        grpo_gpus_command(s, GRPO_GPUS_QUIT);
+    } else {
+        grpo_gpus_worker(s, rank);
+    }
+    gpu_grpo_free(g);
+}
+
+// Runs body(arg, backend) on rank 0's thread with a GrpoBackend over `world` GPUs (devices
+// 0..world-1): the policy (and adam_m / adam_v, NULL: zeros) and the reference model (NULL: none)
+// from the host, micro-batches of up to `rows` rows of T positions to start with (they grow if a
+// batch needs more). world 1 runs the same code, on the calling thread, without NCCL.
+static void grpo_train_gpus(int world, Qwen2* policy, const Qwen2* ref, float* adam_m, float* adam_v, int rows, int T,
+                            void (*body)(void* arg, const GrpoBackend* be), void* arg) {
+    GrpoGpus s;
+    memset(&s, 0, sizeof(s));
+    s.world = world, s.B0 = (rows + world - 1) / world, s.T0 = T;
+    s.ranks = (GpuGrpo*)calloc_check((size_t)world, sizeof(GpuGrpo));
+    s.loss = (double*)calloc_check((size_t)world, sizeof(double));
+    s.st = (GrpoStats*)calloc_check((size_t)world, sizeof(GrpoStats));
+    s.model = policy, s.ref_model = ref, s.adam_m = adam_m, s.adam_v = adam_v, s.body = body, s.body_arg = arg;
+    pthread_barrier_init(&s.start, NULL, (unsigned)world);
+    pthread_barrier_init(&s.done, NULL, (unsigned)world);
+    pthread_barrier_init(&s.ready, NULL, (unsigned)world);
+    pthread_barrier_init(&s.fit, NULL, (unsigned)world);
+    dist_run(world, NULL, grpo_gpus_rank_main, &s);
+    pthread_barrier_destroy(&s.start), pthread_barrier_destroy(&s.done), pthread_barrier_destroy(&s.ready);
+    pthread_barrier_destroy(&s.fit);
+    free(s.ranks), free(s.loss), free(s.st);
+}
+
 #endif // __CUDACC__
 
 // What the flags set, besides GrpoOptions.
@@ -672,6 +913,7 @@ typedef struct {
     float sft_lr;
     int eval_before_after;   // print held-out Countdown accuracy before and after
     int cpu;                 // --cpu: the r1.h CPU path even with a CUDA device
+    int gpus;                // --gpus N (0: not given = 1)
 } GrpoCli;
 
 static void grpo_usage(void) {
@@ -737,7 +979,8 @@ static void grpo_usage(void) {
         "  --quiet                 no per-step progress lines\n"
         "  --show N                print N completions of each step and of each evaluation\n"
         "  --cpu                   run the r1.h CPU path even when a CUDA device is present\n"
-        "  --gpus N                1 (multi-GPU GRPO is not implemented yet; train_sft has --gpus N for SFT)\n"
+        "  --gpus N                GPUs 0..N-1 of this node (default 1): rollouts on GPU 0, each micro-batch's\n"
+        "                          rows shared out for log-probs, forward and backward, ZeRO-1 update (NCCL)\n"
         "the miniature run's cold start (no --model)\n"
         "  --sft-steps N, --sft-batch B, --sft-seq-len T, --sft-lr LR, --sft-examples N\n"
         "                          (defaults 800 steps of 8 rows x 256 tokens at lr 3e-3, from 20000 problems)\n"
@@ -927,11 +1170,8 @@ static void grpo_parse(int argc, char** argv, GrpoOptions* o, GrpoCli* cli) {
             o->quiet = 1;
         } else if (FLAG("--cpu")) {
             cli->cpu = 1;
-        } else if (FLAG("--gpus")) { // accepted for one GPU, so scripts can pass it already
-            int gpus = grpo_int(a, grpo_arg(argc, argv, &i), 1);
-            if (gpus > 1) {
-                fatal("--gpus %d: multi-GPU GRPO is not implemented yet; use train_sft for multi-GPU SFT", gpus);
-            }
+        } else if (FLAG("--gpus")) {
+            cli->gpus = grpo_int(a, grpo_arg(argc, argv, &i), 1);
         } else if (FLAG("--sft-steps")) {
             cli->sft_steps = grpo_int(a, grpo_arg(argc, argv, &i), 0);
         } else if (FLAG("--sft-batch")) {
@@ -993,11 +1233,60 @@ static void grpo_optimizer_init(GrpoRun* r, const GrpoOptions* o) {
 }
 
 #ifndef R1_NO_GRPO_MAIN
+// What main runs once the policy is ready: held-out accuracy before, GRPO, accuracy after (on rank 0's
+// thread with several GPUs, be then being their backend; else be is run->backend).
+typedef struct {
+    GrpoRun* run;
+    const GrpoOptions* o;
+    const GrpoCli* cli;
+    int start, mini;
+    double t1, t2; // out: GRPO's start and end
+} GrpoBody;
+
+static void grpo_body(void* arg, const GrpoBackend* be) {
+    GrpoBody* a = (GrpoBody*)arg;
+    GrpoRun* run = a->run;
+    const GrpoOptions* o = a->o;
+    double before = -1, after = -1;
+    run->backend = be;
+    int eval = strcmp(o->task, "countdown") == 0 && o->eval_n > 0 && (a->mini || o->eval_every > 0);
+    if (eval && a->start == 0) {
+        before = grpo_eval_countdown(run->policy, be, run->tok, o, o->eval_n);
+        printf("held-out Countdown accuracy before GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * before, o->eval_n);
+    }
+    run->eval_before = before;
+    a->t1 = wall_time();
+    grpo_train(run, o, a->start, a->cli->model_dir);
+    a->t2 = wall_time();
+    int finished = !(o->stop_at > 0 && o->stop_at < o->steps);
+    if (eval && finished) {
+        after = grpo_eval_countdown(run->policy, be, run->tok, o, o->eval_n);
+        printf("held-out Countdown accuracy after GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * after, o->eval_n);
+        if (o->out_dir) { // the end of the curve, next to the steps' lines
+            char* path = path_join(o->out_dir, "metrics.jsonl");
+            FILE* f = fopen_check(path, "ab");
+            fprintf(f, "{\"step\": %d, \"eval_accuracy\": %.6g}\n", o->steps, after);
+            fclose(f);
+            free(path);
+        }
+        if (before >= 0) {
+            printf("GRPO changed held-out accuracy by %+.1f points (%.1f%% -> %.1f%%)\n", 100.0 * (after - before),
+                   100.0 * before, 100.0 * after);
+        }
+    }
+}
+
+// The positions the GPU buffers are first made for (they grow if a batch is longer).
+static int grpo_gpu_T0(const GrpoOptions* o, const Qwen2Config* c) {
+    return o->max_completion + 256 < c->max_position_embeddings ? o->max_completion + 256 : c->max_position_embeddings;
+}
+
 int main(int argc, char** argv) {
     GrpoOptions o;
     GrpoCli cli;
     setvbuf(stdout, NULL, _IOLBF, 0); // progress lines appear as they happen, also in a log file
     grpo_parse(argc, argv, &o, &cli);
+    int gpus = cli.gpus > 0 ? cli.gpus : 1;
 #ifdef __CUDACC__
     int on_gpu = 0; // rollouts and updates on the GPU (GrpoBackend); else the r1.h CPU path
 #endif
@@ -1011,9 +1300,16 @@ int main(int argc, char** argv) {
     } else {
         cudaDeviceProp prop;
         cudaCheck(cudaGetDeviceProperties(&prop, 0));
-        printf("GRPO on %s (%s): rollouts with the GPU engine, updates with the GPU trainer\n", prop.name,
-               PRECISION_NAME);
+        printf("GRPO on %s (%s, %d GPU%s): rollouts with the GPU engine, updates with the GPU trainer\n", prop.name,
+               PRECISION_NAME, gpus, gpus > 1 ? "s" : "");
         on_gpu = 1;
+    }
+    if (!on_gpu && gpus > 1) {
+        fatal("--gpus %d needs CUDA devices (this run is on the CPU path)", gpus);
+    }
+#else
+    if (gpus > 1) {
+        fatal("--gpus %d: this build has no CUDA (build train_grpo with nvcc for GPUs)", gpus);
     }
 #endif
     int mini = cli.model_dir == NULL;
@@ -1058,7 +1354,7 @@ int main(int argc, char** argv) {
     } else if (cli.resume) {
         printf("no checkpoint in %s: starting a new run\n", o.out_dir);
     }
-    double t0 = wall_time(), before = -1, after = -1;
+    double t0 = wall_time();
     if (mini && start == 0) {
         printf("R1-Zero in miniature: tiny model (%zu parameters), cold-start SFT (%d steps), then GRPO (%d steps)\n",
                policy.num_parameters, cli.sft_steps, o.steps);
@@ -1090,43 +1386,29 @@ int main(int argc, char** argv) {
 #ifdef __CUDACC__
     GpuGrpo gpu;
     GrpoBackend backend;
-    if (on_gpu) { // the policy (and its AdamW state, after a resume) and the reference model to the GPU
+    if (on_gpu && gpus == 1) { // the policy (and its AdamW state, after a resume) and the reference model to the GPU
         int rows = o.micro_batch > 0 ? o.micro_batch : o.prompts_per_step * o.group_size;
-        int T0 = o.max_completion + 256 < policy.config.max_position_embeddings ? o.max_completion + 256
-                                                                                 : policy.config.max_position_embeddings;
-        gpu_grpo_init(&gpu, &policy, run.ref, run.adam_m, run.adam_v, rows, T0); // (grows if a batch is longer)
+        gpu_grpo_init(&gpu, &policy, run.ref, run.adam_m, run.adam_v, rows, grpo_gpu_T0(&o, &policy.config));
         backend = gpu_grpo_backend(&gpu);
         run.backend = &backend;
     }
 #endif
-    if (strcmp(o.task, "countdown") == 0 && start == 0 && o.eval_n > 0 && (mini || o.eval_every > 0)) {
-        before = grpo_eval_countdown(&policy, run.backend, &tok, &o, o.eval_n);
-        printf("held-out Countdown accuracy before GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * before, o.eval_n);
+    GrpoBody body = {&run, &o, &cli, start, mini, 0.0, 0.0};
+#ifdef __CUDACC__
+    if (on_gpu && gpus > 1) { // rank 0's thread runs the body; the GPUs' state lives and ends inside
+        int rows = o.micro_batch > 0 ? o.micro_batch : o.prompts_per_step * o.group_size;
+        grpo_train_gpus(gpus, &policy, run.ref, run.adam_m, run.adam_v, rows, grpo_gpu_T0(&o, &policy.config),
+                        grpo_body, &body);
+    } else
+#endif
+    {
+        grpo_body(&body, run.backend);
     }
-    run.eval_before = before;
-    double t1 = wall_time();
-    grpo_train(&run, &o, start, cli.model_dir);
-    double t2 = wall_time();
-    int finished = !(o.stop_at > 0 && o.stop_at < o.steps);
-    if (strcmp(o.task, "countdown") == 0 && finished && o.eval_n > 0 && (mini || o.eval_every > 0)) {
-        after = grpo_eval_countdown(&policy, run.backend, &tok, &o, o.eval_n);
-        printf("held-out Countdown accuracy after GRPO: %.1f%% (%d problems, greedy)\n", 100.0 * after, o.eval_n);
-        if (o.out_dir) { // the end of the curve, next to the steps' lines
-            char* path = path_join(o.out_dir, "metrics.jsonl");
-            FILE* f = fopen_check(path, "ab");
-            fprintf(f, "{\"step\": %d, \"eval_accuracy\": %.6g}\n", o.steps, after);
-            fclose(f);
-            free(path);
-        }
-        if (before >= 0) {
-            printf("GRPO changed held-out accuracy by %+.1f points (%.1f%% -> %.1f%%)\n", 100.0 * (after - before),
-                   100.0 * before, 100.0 * after);
-        }
-    }
+    double t1 = body.t1, t2 = body.t2;
     printf("done: GRPO %.1f s, total %.1f s%s%s\n", t2 - t1, wall_time() - t0, o.out_dir ? "; metrics in " : "",
            o.out_dir ? o.out_dir : "");
 #ifdef __CUDACC__
-    if (run.backend) {
+    if (on_gpu && gpus == 1) {
         gpu_grpo_free(&gpu);
     }
 #endif

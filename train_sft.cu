@@ -10,7 +10,8 @@ and run where a CUDA device is present, the forward, backward and AdamW of each 
 (GpuTrain below, bf16 activations and fp32 master weights, gradients and moments; --gpus N for data
 parallel with ZeRO-1 over the GPUs of one machine), through r1.h's SftBackend hooks, so the loop, the
 data, the checkpoints and the metrics are the same as on the CPU. With --cpu, with no device, or built
-with gcc -x c (plain C), the r1.h CPU path runs. --memory-plan prints what a GPU run needs.
+with gcc -x c (plain C), the r1.h CPU path runs. --memory-plan prints what a GPU run needs; --recompute
+keeps one layer of activations instead of all and recomputes each layer's just before its backward.
 
     ./train_sft --model Qwen2.5-3B-Instruct --data traces.jsonl --gpus 3 --batch 1 --seq-len 4096 --accum 8
     ./train_sft --memory-plan --preset 3B --gpus 3 --batch 1 --seq-len 4096
@@ -1402,8 +1403,12 @@ static void dist_run(int world, const int* devices, void (*fn)(int rank, DistCtx
 //   scratch    RMSNorm / attention backward and grad-norm scratch (one buffer, used in turn), and
 //              the head's chunk of logits (head_scratch, lm_head_loss_scratch_bytes)
 // With W > 1 GPUs the gradient and weight buffers are padded to W whole shards (zero1_padded_count:
-// NCCL moves equal counts per rank), and the update is the ZeRO-1 section's above. Recomputing
-// activations in backward is not implemented: the memory plan says what fits without it.
+// NCCL moves equal counts per rank), and the update is the ZeRO-1 section's above.
+// Activation recompute (gpu_train_init_ex's recompute, train_sft --recompute): the forward keeps only
+// each layer's input (the residual stream: encoded and res3, L x (B,T,C)); every other per-layer tensor
+// (ln1, q, k, v, atty + lse, res2, ln2, gate, up, swiglu, the rstds) has one layer's buffer, which the
+// backward refills with that layer's forward just before the layer's backward: the same kernels on the
+// same inputs, so the gradients are bit-identical, for about one more forward pass of compute.
 
 typedef struct GpuTrain GpuTrain;
 struct GpuTrain {
@@ -1413,6 +1418,7 @@ struct GpuTrain {
     cudaStream_t stream;
     int own_stream;
     int maxB, maxT;                // the activations hold maxB x maxT tokens
+    int recompute;                 // 1: one layer of activations, recomputed in backward (see above)
     int B, T;                      // the batch of the last forward pass
     size_t n;                      // parameters
     size_t n_alloc;                // n padded to world whole shards
@@ -1424,6 +1430,7 @@ struct GpuTrain {
     ParameterTensors g;            // its tensors, device pointers (g.lm_head == g.embed when tied)
     float *adam_m, *adam_v;        // (shard_end - shard_begin)
     // activations kept for backward; per-layer tensors stacked over L, each layer maxB*maxT tokens apart
+    // (with recompute only res3 is; the others below it are one layer, (1, B, T, ...))
     floatX* encoded;               // (B, T, C)          embeddings: the residual stream into layer 0
     floatX* ln1;                   // (L, B, T, C)
     float* ln1_rstd;               // (L, B, T)
@@ -1472,26 +1479,29 @@ static void* gpu_arena_take(GpuArena* a, size_t bytes) {
 }
 
 // Points tr's activations, activation gradients, index arrays and scratch into base for B x T tokens
-// (base NULL: sizes only); fills the acts / grad_acts / scratch / head fields of s (bytes).
-static void gpu_train_point_acts(GpuTrain* tr, const Qwen2Config* c, int B, int T, char* base, GpuTrainSizes* s) {
+// (base NULL: sizes only); fills the acts / grad_acts / scratch / head fields of s (bytes). With
+// recompute the per-layer tensors other than res3 get one layer (LR = 1) instead of L.
+static void gpu_train_point_acts(GpuTrain* tr, const Qwen2Config* c, int B, int T, int recompute, char* base,
+                                 GpuTrainSizes* s) {
     size_t L = c->num_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    size_t LR = recompute ? 1 : L; // layers of the recomputable activations
     size_t NH = c->num_heads, QD = (size_t)c->num_heads * c->head_dim, KVD = (size_t)c->num_kv_heads * c->head_dim;
     size_t BT = (size_t)B * T, X = sizeof(floatX), F = sizeof(float);
     GpuArena a = {base, 0};
     tr->encoded = (floatX*)gpu_arena_take(&a, BT * C * X);
-    tr->ln1 = (floatX*)gpu_arena_take(&a, L * BT * C * X);
-    tr->ln1_rstd = (float*)gpu_arena_take(&a, L * BT * F);
-    tr->q = (floatX*)gpu_arena_take(&a, L * BT * QD * X);
-    tr->k = (floatX*)gpu_arena_take(&a, L * BT * KVD * X);
-    tr->v = (floatX*)gpu_arena_take(&a, L * BT * KVD * X);
-    tr->lse = (float*)gpu_arena_take(&a, L * BT * NH * F);
-    tr->atty = (floatX*)gpu_arena_take(&a, L * BT * QD * X);
-    tr->res2 = (floatX*)gpu_arena_take(&a, L * BT * C * X);
-    tr->ln2 = (floatX*)gpu_arena_take(&a, L * BT * C * X);
-    tr->ln2_rstd = (float*)gpu_arena_take(&a, L * BT * F);
-    tr->gate = (floatX*)gpu_arena_take(&a, L * BT * I * X);
-    tr->up = (floatX*)gpu_arena_take(&a, L * BT * I * X);
-    tr->swiglu = (floatX*)gpu_arena_take(&a, L * BT * I * X);
+    tr->ln1 = (floatX*)gpu_arena_take(&a, LR * BT * C * X);
+    tr->ln1_rstd = (float*)gpu_arena_take(&a, LR * BT * F);
+    tr->q = (floatX*)gpu_arena_take(&a, LR * BT * QD * X);
+    tr->k = (floatX*)gpu_arena_take(&a, LR * BT * KVD * X);
+    tr->v = (floatX*)gpu_arena_take(&a, LR * BT * KVD * X);
+    tr->lse = (float*)gpu_arena_take(&a, LR * BT * NH * F);
+    tr->atty = (floatX*)gpu_arena_take(&a, LR * BT * QD * X);
+    tr->res2 = (floatX*)gpu_arena_take(&a, LR * BT * C * X);
+    tr->ln2 = (floatX*)gpu_arena_take(&a, LR * BT * C * X);
+    tr->ln2_rstd = (float*)gpu_arena_take(&a, LR * BT * F);
+    tr->gate = (floatX*)gpu_arena_take(&a, LR * BT * I * X);
+    tr->up = (floatX*)gpu_arena_take(&a, LR * BT * I * X);
+    tr->swiglu = (floatX*)gpu_arena_take(&a, LR * BT * I * X);
     tr->res3 = (floatX*)gpu_arena_take(&a, L * BT * C * X);
     tr->hfinal = (floatX*)gpu_arena_take(&a, BT * C * X);
     tr->lnf_rstd = (float*)gpu_arena_take(&a, BT * F);
@@ -1523,8 +1533,8 @@ static void gpu_train_point_acts(GpuTrain* tr, const Qwen2Config* c, int B, int 
 }
 
 // The bytes one GPU needs (rank 0, whose shard is the largest) to train config c on B x T tokens per
-// micro-batch over `world` GPUs.
-static void gpu_train_sizes(const Qwen2Config* c, int B, int T, int world, GpuTrainSizes* s) {
+// micro-batch over `world` GPUs, with or without activation recompute.
+static void gpu_train_sizes_ex(const Qwen2Config* c, int B, int T, int world, int recompute, GpuTrainSizes* s) {
     memset(s, 0, sizeof(*s));
     size_t n = param_count(c), begin, end;
     zero1_shard(n, 0, world, &begin, &end);
@@ -1534,15 +1544,19 @@ static void gpu_train_sizes(const Qwen2Config* c, int B, int T, int world, GpuTr
     s->grads = sft_align(n_alloc * sizeof(float));
     s->moments = 2 * sft_align((end - begin) * sizeof(float));
     GpuTrain dummy;
-    gpu_train_point_acts(&dummy, c, B, T, NULL, s);
+    gpu_train_point_acts(&dummy, c, B, T, recompute, NULL, s);
     s->total = s->weights + s->master + s->grads + s->moments + s->acts + s->grad_acts + s->scratch + s->head +
                CUBLASLT_WORKSPACE_BYTES;
 }
 
-// The plan, one line per buffer, in GiB per GPU.
-static void gpu_train_print_plan(FILE* f, const Qwen2Config* c, int B, int T, int world) {
+static void gpu_train_sizes(const Qwen2Config* c, int B, int T, int world, GpuTrainSizes* s) {
+    gpu_train_sizes_ex(c, B, T, world, 0, s);
+}
+
+// The plan, one line per buffer, in GiB per GPU (with recompute: and what it saves).
+static void gpu_train_print_plan_ex(FILE* f, const Qwen2Config* c, int B, int T, int world, int recompute) {
     GpuTrainSizes s;
-    gpu_train_sizes(c, B, T, world, &s);
+    gpu_train_sizes_ex(c, B, T, world, recompute, &s);
     double G = 1073741824.0, n = (double)param_count(c);
     int chunk = B * T < LM_HEAD_CHUNK_ROWS ? B * T : LM_HEAD_CHUNK_ROWS;
     fprintf(f, "memory plan per GPU: %.2f%s parameters (%d layers, hidden %d, vocab %d), micro-batch %d x %d tokens, "
@@ -1558,7 +1572,8 @@ static void gpu_train_print_plan(FILE* f, const Qwen2Config* c, int B, int T, in
     fprintf(f, "  %-40s %8.2f GiB\n", "gradients (fp32, all)", s.grads / G);
     snprintf(label, sizeof(label), "AdamW m + v (fp32, %s)", part);
     fprintf(f, "  %-40s %8.2f GiB\n", label, s.moments / G);
-    fprintf(f, "  %-40s %8.2f GiB\n", "activations kept for backward", s.acts / G);
+    fprintf(f, "  %-40s %8.2f GiB\n",
+            recompute ? "activations (layer inputs + one layer)" : "activations kept for backward", s.acts / G);
     fprintf(f, "  %-40s %8.2f GiB\n", "activation gradients (one layer)", s.grad_acts / G);
     fprintf(f, "  %-40s %8.2f GiB\n", "backward scratch + cuBLASLt workspace",
             (s.scratch + CUBLASLT_WORKSPACE_BYTES) / G);
@@ -1566,6 +1581,18 @@ static void gpu_train_print_plan(FILE* f, const Qwen2Config* c, int B, int T, in
     fprintf(f, "  %-40s %8.2f GiB\n", label, s.head / G);
     fprintf(f, "  %-40s %8.2f GiB (+ the CUDA context and cuBLAS / NCCL buffers, about 1 GiB)\n", "total",
             s.total / G);
+    GpuTrainSizes other; // the same run with recompute the other way
+    gpu_train_sizes_ex(c, B, T, world, !recompute, &other);
+    if (recompute) {
+        fprintf(f, "  --recompute saves %.2f GiB of activations (%.2f GiB without it), for about one more forward "
+                   "pass per step\n", (other.acts - s.acts) / G, other.total / G);
+    } else {
+        fprintf(f, "  (--recompute would save %.2f GiB: total %.2f GiB)\n", (s.acts - other.acts) / G, other.total / G);
+    }
+}
+
+static void gpu_train_print_plan(FILE* f, const Qwen2Config* c, int B, int T, int world) {
+    gpu_train_print_plan_ex(f, c, B, T, world, 0);
 }
 
 // --- set-up, copies to and from the host ------------------------------------------------------------
@@ -1628,7 +1655,8 @@ static void gpu_train_to_host(GpuTrain* tr, Qwen2* m, float* adam_m, float* adam
 
 // Everything for training model m on micro-batches of up to B rows of T tokens, on the current device.
 // d: this rank's DistCtx from dist_run (its stream is used), or NULL: one GPU, a stream of its own.
-static void gpu_train_init(GpuTrain* tr, const Qwen2* m, int B, int T, const DistCtx* d) {
+// recompute: keep one layer of activations and recompute it in backward (see GpuTrain).
+static void gpu_train_init_ex(GpuTrain* tr, const Qwen2* m, int B, int T, const DistCtx* d, int recompute) {
     memset(tr, 0, sizeof(*tr));
     const Qwen2Config* c = &m->config;
     if (B < 1 || T < 1) {
@@ -1646,18 +1674,20 @@ static void gpu_train_init(GpuTrain* tr, const Qwen2* m, int B, int T, const Dis
     tr->rank = tr->dist.rank;
     tr->world = tr->dist.world;
     tr->maxB = B, tr->maxT = T;
+    tr->recompute = recompute != 0;
     tr->n = m->num_parameters;
     tr->n_alloc = tr->world > 1 ? zero1_padded_count(tr->n, tr->world) : tr->n;
     zero1_shard(tr->n, tr->rank, tr->world, &tr->shard_begin, &tr->shard_end);
     GpuTrainSizes s;
-    gpu_train_sizes(c, B, T, tr->world, &s);
+    gpu_train_sizes_ex(c, B, T, tr->world, tr->recompute, &s);
     size_t free_b = 0, total_b = 0;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     if (s.total > free_b) {
-        gpu_train_print_plan(stderr, c, B, T, tr->world);
+        gpu_train_print_plan_ex(stderr, c, B, T, tr->world, tr->recompute);
         fatal("training needs %.2f GiB of GPU memory (the plan above) and %.2f GiB of %.2f GiB are free: lower --batch "
-              "(rows per micro-batch; raise --accum to keep the step's size) or --seq-len, or use more --gpus",
-              s.total / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0);
+              "(rows per micro-batch; raise --accum to keep the step's size) or --seq-len, or use more --gpus%s",
+              s.total / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0,
+              tr->recompute ? "" : " (train_sft: or --recompute)");
     }
     matmul_init();
     size_t shard = tr->shard_end - tr->shard_begin;
@@ -1668,12 +1698,16 @@ static void gpu_train_init(GpuTrain* tr, const Qwen2* m, int B, int T, const Dis
     tr->adam_v = (float*)cuda_malloc_check((shard > 0 ? shard : 1) * sizeof(float), "AdamW's second moment");
     size_t acts = s.acts + s.grad_acts + s.scratch + s.head;
     tr->acts_memory = (char*)cuda_malloc_check(acts, "the activations kept for backward (lower --batch or --seq-len)");
-    gpu_train_point_acts(tr, c, B, T, tr->acts_memory, &s);
+    gpu_train_point_acts(tr, c, B, T, tr->recompute, tr->acts_memory, &s);
     tr->h_doc_start = (int*)malloc_check((size_t)B * T * sizeof(int));
     cudaCheck(cudaMemset(tr->params_x, 0, tr->n_alloc * sizeof(floatX))); // the padding stays 0
     cudaCheck(cudaMemset(tr->grads, 0, tr->n_alloc * sizeof(float)));
     gpu_train_point_params(tr);
     gpu_train_from_host(tr, m, NULL, NULL);
+}
+
+static void gpu_train_init(GpuTrain* tr, const Qwen2* m, int B, int T, const DistCtx* d) {
+    gpu_train_init_ex(tr, m, B, T, d, 0);
 }
 
 static void gpu_train_free(GpuTrain* tr) {
@@ -1703,12 +1737,77 @@ static size_t gpu_train_layer(const GpuTrain* tr, int l, size_t width) {
     return (size_t)l * tr->maxB * tr->maxT * width;
 }
 
+// Layer l's activations, as both passes read them: the forward writes them, the backward reads them back.
+// With recompute every tensor but the residual stream (residual, res3) is in the one-layer buffers,
+// which hold the last layer the forward (or gpu_train_layer_forward in backward) ran.
+typedef struct {
+    floatX *residual /*(B,T,C) the layer's input*/, *ln1, *q, *k, *v, *atty, *res2, *ln2, *gate, *up, *swiglu, *res3;
+    float *ln1_rstd /*(B,T)*/, *lse /*(B,NH,T)*/, *ln2_rstd /*(B,T)*/;
+} GpuLayerActs;
+
+static GpuLayerActs gpu_train_layer_acts(const GpuTrain* tr, int l) {
+    const Qwen2Config* c = &tr->config;
+    size_t C = c->hidden_size, I = c->intermediate_size, NH = c->num_heads;
+    size_t QD = NH * c->head_dim, KVD = (size_t)c->num_kv_heads * c->head_dim;
+    int lr = tr->recompute ? 0 : l; // the layer slot of the recomputable tensors
+    GpuLayerActs a;
+    a.residual = l == 0 ? tr->encoded : tr->res3 + gpu_train_layer(tr, l - 1, C);
+    a.ln1 = tr->ln1 + gpu_train_layer(tr, lr, C);
+    a.q = tr->q + gpu_train_layer(tr, lr, QD);
+    a.k = tr->k + gpu_train_layer(tr, lr, KVD);
+    a.v = tr->v + gpu_train_layer(tr, lr, KVD);
+    a.atty = tr->atty + gpu_train_layer(tr, lr, QD);
+    a.res2 = tr->res2 + gpu_train_layer(tr, lr, C);
+    a.ln2 = tr->ln2 + gpu_train_layer(tr, lr, C);
+    a.gate = tr->gate + gpu_train_layer(tr, lr, I);
+    a.up = tr->up + gpu_train_layer(tr, lr, I);
+    a.swiglu = tr->swiglu + gpu_train_layer(tr, lr, I);
+    a.res3 = tr->res3 + gpu_train_layer(tr, l, C);
+    a.ln1_rstd = tr->ln1_rstd + gpu_train_layer(tr, lr, 1);
+    a.lse = tr->lse + gpu_train_layer(tr, lr, NH);
+    a.ln2_rstd = tr->ln2_rstd + gpu_train_layer(tr, lr, 1);
+    return a;
+}
+
+// Layer l's forward on tr->B x tr->T tokens (ids, positions and doc starts already on the device):
+// everything up to the MLP's swiglu, then, when `output`, down_proj and the residual into res3. The
+// backward's recompute calls it with output 0: res3 (the next layer's input, kept) is not rewritten.
+static void gpu_train_layer_forward(GpuTrain* tr, int l, int output) {
+    const Qwen2Config* c = &tr->config;
+    int C = c->hidden_size, I = c->intermediate_size;
+    int NH = c->num_heads, NKV = c->num_kv_heads, HD = c->head_dim, QD = NH * HD, KVD = NKV * HD;
+    int B = tr->B, T = tr->T, BT = B * T;
+    cudaStream_t s = tr->stream;
+    GpuParams p = tr->p;
+    float eps = c->rms_norm_eps, theta = c->rope_theta;
+    size_t nBTC = (size_t)BT * C;
+    GpuLayerActs a = gpu_train_layer_acts(tr, l);
+    // attention block: res2 = residual + o_proj(attention(rope(q), rope(k), v))
+    rmsnorm_forward_gpu(a.ln1, a.ln1_rstd, a.residual, p.ln1 + (size_t)l * C, BT, C, eps, s);
+    matmul_forward_gpu(a.q, a.ln1, p.wq + (size_t)l * QD * C, p.bq + (size_t)l * QD, BT, C, QD, s);
+    matmul_forward_gpu(a.k, a.ln1, p.wk + (size_t)l * KVD * C, p.bk + (size_t)l * KVD, BT, C, KVD, s);
+    matmul_forward_gpu(a.v, a.ln1, p.wv + (size_t)l * KVD * C, p.bv + (size_t)l * KVD, BT, C, KVD, s);
+    rope_forward_gpu(a.q, tr->d_pos, BT, NH, HD, theta, s);
+    rope_forward_gpu(a.k, tr->d_pos, BT, NKV, HD, theta, s);
+    attention_forward_gpu(a.atty, a.lse, a.q, a.k, a.v, tr->d_doc_start, B, T, NH, NKV, HD, s);
+    matmul_forward_gpu(a.res2, a.atty, p.wo + (size_t)l * C * QD, NULL, BT, QD, C, s);
+    residual_forward_gpu(a.res2, a.res2, a.residual, nBTC, s);
+    // MLP block: res3 = res2 + down_proj(silu(gate_proj(x)) * up_proj(x)), x = norm(res2)
+    rmsnorm_forward_gpu(a.ln2, a.ln2_rstd, a.res2, p.ln2 + (size_t)l * C, BT, C, eps, s);
+    matmul_forward_gpu(a.gate, a.ln2, p.wgate + (size_t)l * I * C, NULL, BT, C, I, s);
+    matmul_forward_gpu(a.up, a.ln2, p.wup + (size_t)l * I * C, NULL, BT, C, I, s);
+    swiglu_forward_gpu(a.swiglu, a.gate, a.up, (size_t)BT * I, s);
+    if (output) {
+        matmul_forward_gpu(a.res3, a.swiglu, p.wdown + (size_t)l * C * I, NULL, BT, I, C, s);
+        residual_forward_gpu(a.res3, a.res3, a.res2, nBTC, s);
+    }
+}
+
 // All layers and the final norm for B rows of T tokens (ids and pos on the host; pos restarts at 0 at
 // each packed document). Leaves the normed hidden states in tr->hfinal and zeroes tr->dhfinal.
 static void gpu_train_forward_hidden(GpuTrain* tr, const int* ids, const int* pos, int B, int T) {
     const Qwen2Config* c = &tr->config;
-    int L = c->num_layers, C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    int NH = c->num_heads, NKV = c->num_kv_heads, HD = c->head_dim, QD = NH * HD, KVD = NKV * HD;
+    int L = c->num_layers, C = c->hidden_size, V = c->vocab_size;
     if (B < 1 || T < 1 || B > tr->maxB || T > tr->maxT) {
         fatal("gpu_train_forward_hidden: batch %d x %d does not fit the %d x %d the buffers were made for", B, T,
               tr->maxB, tr->maxT);
@@ -1729,42 +1828,11 @@ static void gpu_train_forward_hidden(GpuTrain* tr, const int* ids, const int* po
     cudaCheck(cudaMemcpyAsync(tr->d_doc_start, tr->h_doc_start, (size_t)BT * sizeof(int), cudaMemcpyHostToDevice, s));
     tr->B = B, tr->T = T;
     GpuParams p = tr->p;
-    float eps = c->rms_norm_eps, theta = c->rope_theta;
+    float eps = c->rms_norm_eps;
     size_t nBTC = (size_t)BT * C;
     embedding_forward_gpu(tr->encoded, tr->d_ids, p.embed, BT, C, V, s);
     for (int l = 0; l < L; l++) {
-        floatX* residual = l == 0 ? tr->encoded : tr->res3 + gpu_train_layer(tr, l - 1, C); // (B, T, C)
-        floatX* ln1 = tr->ln1 + gpu_train_layer(tr, l, C);
-        floatX* q = tr->q + gpu_train_layer(tr, l, QD);
-        floatX* k = tr->k + gpu_train_layer(tr, l, KVD);
-        floatX* v = tr->v + gpu_train_layer(tr, l, KVD);
-        floatX* atty = tr->atty + gpu_train_layer(tr, l, QD);
-        floatX* res2 = tr->res2 + gpu_train_layer(tr, l, C);
-        floatX* ln2 = tr->ln2 + gpu_train_layer(tr, l, C);
-        floatX* gate = tr->gate + gpu_train_layer(tr, l, I);
-        floatX* up = tr->up + gpu_train_layer(tr, l, I);
-        floatX* sw = tr->swiglu + gpu_train_layer(tr, l, I);
-        floatX* res3 = tr->res3 + gpu_train_layer(tr, l, C);
-        // attention block: res2 = residual + o_proj(attention(rope(q), rope(k), v))
-        rmsnorm_forward_gpu(ln1, tr->ln1_rstd + gpu_train_layer(tr, l, 1), residual, p.ln1 + (size_t)l * C, BT, C, eps,
-                            s);
-        matmul_forward_gpu(q, ln1, p.wq + (size_t)l * QD * C, p.bq + (size_t)l * QD, BT, C, QD, s);
-        matmul_forward_gpu(k, ln1, p.wk + (size_t)l * KVD * C, p.bk + (size_t)l * KVD, BT, C, KVD, s);
-        matmul_forward_gpu(v, ln1, p.wv + (size_t)l * KVD * C, p.bv + (size_t)l * KVD, BT, C, KVD, s);
-        rope_forward_gpu(q, tr->d_pos, BT, NH, HD, theta, s);
-        rope_forward_gpu(k, tr->d_pos, BT, NKV, HD, theta, s);
-        attention_forward_gpu(atty, tr->lse + gpu_train_layer(tr, l, NH), q, k, v, tr->d_doc_start, B, T, NH, NKV,
-                              HD, s);
-        matmul_forward_gpu(res2, atty, p.wo + (size_t)l * C * QD, NULL, BT, QD, C, s);
-        residual_forward_gpu(res2, res2, residual, nBTC, s);
-        // MLP block: res3 = res2 + down_proj(silu(gate_proj(x)) * up_proj(x)), x = norm(res2)
-        rmsnorm_forward_gpu(ln2, tr->ln2_rstd + gpu_train_layer(tr, l, 1), res2, p.ln2 + (size_t)l * C, BT, C, eps,
-                            s);
-        matmul_forward_gpu(gate, ln2, p.wgate + (size_t)l * I * C, NULL, BT, C, I, s);
-        matmul_forward_gpu(up, ln2, p.wup + (size_t)l * I * C, NULL, BT, C, I, s);
-        swiglu_forward_gpu(sw, gate, up, (size_t)BT * I, s);
-        matmul_forward_gpu(res3, sw, p.wdown + (size_t)l * C * I, NULL, BT, I, C, s);
-        residual_forward_gpu(res3, res3, res2, nBTC, s);
+        gpu_train_layer_forward(tr, l, 1);
     }
     rmsnorm_forward_gpu(tr->hfinal, tr->lnf_rstd, tr->res3 + gpu_train_layer(tr, L - 1, C), p.norm, BT, C, eps, s);
     cudaCheck(cudaMemsetAsync(tr->dhfinal, 0, nBTC * sizeof(floatX), s));
@@ -1791,44 +1859,40 @@ static void gpu_train_backward_hidden(GpuTrain* tr) {
     rmsnorm_backward_gpu(tr->dres, g.norm, tr->dhfinal, tr->res3 + gpu_train_layer(tr, L - 1, C), p.norm, tr->lnf_rstd,
                          BT, C, tr->scratch, s);
     for (int l = L - 1; l >= 0; l--) {
-        floatX* residual = l == 0 ? tr->encoded : tr->res3 + gpu_train_layer(tr, l - 1, C); // (B, T, C)
-        floatX* ln1 = tr->ln1 + gpu_train_layer(tr, l, C);
-        floatX* q = tr->q + gpu_train_layer(tr, l, QD);
-        floatX* k = tr->k + gpu_train_layer(tr, l, KVD);
-        floatX* v = tr->v + gpu_train_layer(tr, l, KVD);
-        floatX* atty = tr->atty + gpu_train_layer(tr, l, QD);
-        floatX* res2 = tr->res2 + gpu_train_layer(tr, l, C);
-        floatX* ln2 = tr->ln2 + gpu_train_layer(tr, l, C);
+        // with recompute, refill the one-layer buffers with layer l (the top layer is still there from the
+        // forward: the head in between touches none of them)
+        if (tr->recompute && l < L - 1) {
+            gpu_train_layer_forward(tr, l, 0);
+        }
+        GpuLayerActs a = gpu_train_layer_acts(tr, l);
         size_t wl = (size_t)l * I * C; // one layer of wgate / wup / wdown
         // MLP block: tr->dres is the gradient of res3; the skip passes it to res2 as is and the MLP branch
         // adds its share through rmsnorm_backward_gpu's +=
         cudaCheck(cudaMemsetAsync(tr->dswiglu, 0, (size_t)BT * I * X, s));
-        matmul_backward_gpu(tr->dswiglu, g.wdown + wl, NULL, tr->dres, tr->swiglu + gpu_train_layer(tr, l, I),
-                            p.wdown + wl, BT, I, C, s);
-        swiglu_backward_gpu(tr->dgate, tr->dup, tr->dswiglu, tr->gate + gpu_train_layer(tr, l, I),
-                            tr->up + gpu_train_layer(tr, l, I), (size_t)BT * I, s);
+        matmul_backward_gpu(tr->dswiglu, g.wdown + wl, NULL, tr->dres, a.swiglu, p.wdown + wl, BT, I, C, s);
+        swiglu_backward_gpu(tr->dgate, tr->dup, tr->dswiglu, a.gate, a.up, (size_t)BT * I, s);
         cudaCheck(cudaMemsetAsync(tr->dln, 0, (size_t)BT * C * X, s));
-        matmul_backward_gpu(tr->dln, g.wgate + wl, NULL, tr->dgate, ln2, p.wgate + wl, BT, C, I, s);
-        matmul_backward_gpu(tr->dln, g.wup + wl, NULL, tr->dup, ln2, p.wup + wl, BT, C, I, s);
-        rmsnorm_backward_gpu(tr->dres, g.ln2 + (size_t)l * C, tr->dln, res2, p.ln2 + (size_t)l * C,
-                             tr->ln2_rstd + gpu_train_layer(tr, l, 1), BT, C, tr->scratch, s);
+        matmul_backward_gpu(tr->dln, g.wgate + wl, NULL, tr->dgate, a.ln2, p.wgate + wl, BT, C, I, s);
+        matmul_backward_gpu(tr->dln, g.wup + wl, NULL, tr->dup, a.ln2, p.wup + wl, BT, C, I, s);
+        rmsnorm_backward_gpu(tr->dres, g.ln2 + (size_t)l * C, tr->dln, a.res2, p.ln2 + (size_t)l * C, a.ln2_rstd, BT,
+                             C, tr->scratch, s);
         // attention block: tr->dres is now the gradient of res2
         cudaCheck(cudaMemsetAsync(tr->datty, 0, (size_t)BT * QD * X, s));
-        matmul_backward_gpu(tr->datty, g.wo + (size_t)l * C * QD, NULL, tr->dres, atty, p.wo + (size_t)l * C * QD, BT,
-                            QD, C, s);
-        attention_backward_gpu(tr->dq, tr->dk, tr->dv, tr->datty, atty, tr->lse + gpu_train_layer(tr, l, NH), q, k, v,
-                               tr->d_doc_start, B, T, NH, NKV, HD, tr->scratch, s);
+        matmul_backward_gpu(tr->datty, g.wo + (size_t)l * C * QD, NULL, tr->dres, a.atty, p.wo + (size_t)l * C * QD,
+                            BT, QD, C, s);
+        attention_backward_gpu(tr->dq, tr->dk, tr->dv, tr->datty, a.atty, a.lse, a.q, a.k, a.v, tr->d_doc_start, B, T,
+                               NH, NKV, HD, tr->scratch, s);
         rope_backward_gpu(tr->dq, tr->d_pos, BT, NH, HD, theta, s);
         rope_backward_gpu(tr->dk, tr->d_pos, BT, NKV, HD, theta, s);
         cudaCheck(cudaMemsetAsync(tr->dln, 0, (size_t)BT * C * X, s));
-        matmul_backward_gpu(tr->dln, g.wq + (size_t)l * QD * C, g.bq + (size_t)l * QD, tr->dq, ln1,
+        matmul_backward_gpu(tr->dln, g.wq + (size_t)l * QD * C, g.bq + (size_t)l * QD, tr->dq, a.ln1,
                             p.wq + (size_t)l * QD * C, BT, C, QD, s);
-        matmul_backward_gpu(tr->dln, g.wk + (size_t)l * KVD * C, g.bk + (size_t)l * KVD, tr->dk, ln1,
+        matmul_backward_gpu(tr->dln, g.wk + (size_t)l * KVD * C, g.bk + (size_t)l * KVD, tr->dk, a.ln1,
                             p.wk + (size_t)l * KVD * C, BT, C, KVD, s);
-        matmul_backward_gpu(tr->dln, g.wv + (size_t)l * KVD * C, g.bv + (size_t)l * KVD, tr->dv, ln1,
+        matmul_backward_gpu(tr->dln, g.wv + (size_t)l * KVD * C, g.bv + (size_t)l * KVD, tr->dv, a.ln1,
                             p.wv + (size_t)l * KVD * C, BT, C, KVD, s);
-        rmsnorm_backward_gpu(tr->dres, g.ln1 + (size_t)l * C, tr->dln, residual, p.ln1 + (size_t)l * C,
-                             tr->ln1_rstd + gpu_train_layer(tr, l, 1), BT, C, tr->scratch, s);
+        rmsnorm_backward_gpu(tr->dres, g.ln1 + (size_t)l * C, tr->dln, a.residual, p.ln1 + (size_t)l * C, a.ln1_rstd,
+                             BT, C, tr->scratch, s);
     }
     embedding_backward_gpu(g.embed, tr->dres, tr->d_ids, BT, C, s);
 }
@@ -1908,6 +1972,7 @@ typedef struct {
 
 typedef struct {
     int world, B, T, max_micro;
+    int recompute;           // GpuTrain's activation recompute (--recompute)
     SftGpuRank* ranks;       // (world)
     pthread_barrier_t start, done, ready;
     int cmd;                 // the command in flight and its arguments:
@@ -2089,7 +2154,7 @@ static void sft_gpu_from_host(void* ctx, const Qwen2* m, const float* adam_m, co
 static void sft_gpu_rank_init(SftGpu* s, int r, const DistCtx* d) {
     SftGpuRank* g = &s->ranks[r];
     size_t BT = (size_t)s->B * s->T;
-    gpu_train_init(&g->tr, s->model, s->B, s->T, d);
+    gpu_train_init_ex(&g->tr, s->model, s->B, s->T, d, s->recompute);
     g->d_targets = (int*)cuda_malloc_check(BT * sizeof(int), "the SFT targets");
     g->d_logprobs = (float*)cuda_malloc_check(BT * sizeof(float), "the SFT log-probs");
     g->d_dlogprobs = (float*)cuda_malloc_check(BT * sizeof(float), "the SFT log-prob gradients");
@@ -2122,11 +2187,12 @@ static void sft_gpu_rank_main(int rank, DistCtx* d, void* arg) {
 }
 
 // sft_train on `world` GPUs (devices 0..world-1): the same run as r1.h's on the CPU, m updated at the end.
+// recompute: keep one layer of activations per GPU and recompute it in backward (the same results).
 static SftResult sft_train_gpu(Qwen2* m, const Tokenizer* tok, const SftTokens* train, const SftTokens* eval,
-                               const SftOptions* o, int world) {
+                               const SftOptions* o, int world, int recompute) {
     SftGpu s;
     memset(&s, 0, sizeof(s));
-    s.world = world, s.B = o->batch_size, s.T = o->seq_len;
+    s.world = world, s.B = o->batch_size, s.T = o->seq_len, s.recompute = recompute;
     if (s.B < 1 || s.T < 2 || o->grad_accum < 1) {
         fatal("batch size %d, sequence length %d, accumulation %d: need B >= 1, T >= 2, accumulation >= 1", s.B, s.T,
               o->grad_accum);
@@ -2147,7 +2213,7 @@ static SftResult sft_train_gpu(Qwen2* m, const Tokenizer* tok, const SftTokens* 
                     sft_gpu_sync_to_host,
                     sft_gpu_from_host};
     s.backend = b;
-    gpu_train_print_plan(stdout, &m->config, s.B, s.T, world);
+    gpu_train_print_plan_ex(stdout, &m->config, s.B, s.T, world, recompute);
     pthread_barrier_init(&s.start, NULL, (unsigned)world);
     pthread_barrier_init(&s.done, NULL, (unsigned)world);
     pthread_barrier_init(&s.ready, NULL, (unsigned)world);
@@ -2178,6 +2244,7 @@ typedef struct {
     int cpu;                 // --cpu: the r1.h CPU path even with a GPU
     int gpus;                // --gpus N: GPUs in the data-parallel run (default 1)
     int memory_plan;         // --memory-plan: print the GPU memory plan and exit
+    int recompute;           // --recompute: one layer of activations on the GPU, recomputed in backward
     const char* preset;      // --preset: a published Qwen2.5 shape for --memory-plan
 } SftArgs;
 
@@ -2236,8 +2303,12 @@ static void sft_usage(FILE* f) {
             "                       rows [r R/N, (r+1) R/N), in micro-batches of at most --batch rows; the update is\n"
             "                       the one a single GPU makes from all R rows (choose R a multiple of N)\n"
             "  --cpu                run on the CPU even when there is a GPU\n"
+            "  --recompute          GPU: keep only each layer's input and recompute the layer's activations just\n"
+            "                       before its backward: activations of one layer + L x (B,T,C) instead of L\n"
+            "                       layers, the same results (the same kernels on the same inputs), about a third\n"
+            "                       more compute per step\n"
             "  --memory-plan        print the GPU memory per GPU for --model (or --preset), --batch, --seq-len and\n"
-            "                       --gpus, and exit (no GPU needed)\n"
+            "                       --gpus (and --recompute), and exit (no GPU needed)\n"
             "  --preset P           with --memory-plan: a published Qwen2.5 shape, 0.5B, 1.5B, 3B or 7B\n"
             "  --help               this text\n",
             d.batch_size, d.seq_len, d.grad_accum, d.lr, d.schedule, d.warmup, d.weight_decay, d.beta1, d.beta2,
@@ -2310,6 +2381,9 @@ static SftArgs sft_parse_args(int argc, char** argv) {
             continue;
         } else if (strcmp(f, "--memory-plan") == 0) {
             a.memory_plan = 1;
+            continue;
+        } else if (strcmp(f, "--recompute") == 0) {
+            a.recompute = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -2503,7 +2577,7 @@ static void sft_memory_plan(const SftArgs* a) {
     }
 #ifdef __CUDACC__
     int B = a->model || a->preset || a->batch_set ? a->o.batch_size : 1;
-    gpu_train_print_plan(stdout, &c, B, a->o.seq_len, a->gpus);
+    gpu_train_print_plan_ex(stdout, &c, B, a->o.seq_len, a->gpus, a->recompute);
 #else
     fatal("--memory-plan: this train_sft was built as plain C (no CUDA); build it with nvcc (make)");
 #endif
@@ -2517,6 +2591,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     int gpus = sft_report_device(&a);
+    if (a.recompute && gpus == 0) {
+        printf("--recompute: only the GPU path recomputes activations; the CPU path keeps them all\n");
+    }
 #ifdef _OPENMP
     if (a.threads > 0) {
         omp_set_num_threads(a.threads);
@@ -2570,7 +2647,7 @@ int main(int argc, char** argv) {
 #endif
     double t0 = wall_time();
 #ifdef __CUDACC__
-    SftResult r = gpus > 0 ? sft_train_gpu(&model, &tok, &train, &eval, &a.o, gpus)
+    SftResult r = gpus > 0 ? sft_train_gpu(&model, &tok, &train, &eval, &a.o, gpus, a.recompute)
                            : sft_train(&model, &tok, &train, &eval, &a.o);
 #else
     (void)gpus;

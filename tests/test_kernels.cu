@@ -1742,7 +1742,7 @@ static void test_sft_train_gpu(void) {
     qwen2_init_tiny(&gpu, &tok, 5);
     round_params_floatx(&gpu);
     SftResult rc = sft_train(&cpu, &tok, &train, &eval, &o);
-    SftResult rg = sft_train_gpu(&gpu, &tok, &train, &eval, &o, 1);
+    SftResult rg = sft_train_gpu(&gpu, &tok, &train, &eval, &o, 1, 0);
     double r1 = fabs((double)rg.first_loss - rc.first_loss) / rc.first_loss;
     double r4 = fabs((double)rg.loss - rc.loss) / rc.loss;
     double re = fabs((double)rg.eval_loss - rc.eval_loss) / rc.eval_loss;
@@ -1793,6 +1793,110 @@ static void test_train_memory_plan(void) {
           s1.total / 1073741824.0, s3.total / 1073741824.0, s1.moments / 1073741824.0, s3.moments / 1073741824.0);
 }
 
+// --- activation recompute --------------------------------------------------------------------------
+// GpuTrain with recompute (one layer of activations, each layer's refilled just before its backward)
+// runs the same kernels on the same inputs as without, so one SFT step on a fixture gives the same
+// loss and the same gradients bit for bit (memcmp). The exception is the embedding's gradient:
+// embedding_backward_gpu adds with fp32 atomics, whose order (and so the last bit) varies from run to
+// run with or without recompute; there the gradient that flows into it (tr->dres after the backward,
+// d loss / d encoded) is compared bit for bit, and the embedding's gradient itself to 1e-5. Once with
+// the whole batch in one micro-batch, once a row at a time (several forward / backward pairs adding
+// into the gradients, fewer rows than the buffers hold).
+
+typedef struct {
+    double loss;       // the step's summed loss
+    float* grads;      // (n) host copy of tr->grads
+    void* dres;        // (B, T, C) floatX: the last micro-batch's d loss / d encoded
+    size_t dres_bytes;
+    int recompute;     // what the GpuTrain said it did
+} RecomputeRun;
+
+static void train_recompute_run(TrainCase* tc, int rows, int recompute, RecomputeRun* out) {
+    SftGpu s;
+    SftGpuRank rank;
+    memset(&s, 0, sizeof(s));
+    memset(&rank, 0, sizeof(rank));
+    s.world = 1, s.B = rows, s.T = tc->T, s.max_micro = (tc->B + rows - 1) / rows + 1, s.ranks = &rank;
+    s.model = &tc->init, s.recompute = recompute;
+    sft_gpu_rank_init(&s, 0, NULL);
+    train_engine_step(&s, tc);
+    out->loss = rank.loss_sum;
+    out->grads = train_device_floats(rank.tr.grads, tc->cpu.num_parameters);
+    out->dres_bytes = (size_t)rank.tr.B * rank.tr.T * tc->cpu.config.hidden_size * sizeof(floatX);
+    out->dres = malloc_check(out->dres_bytes);
+    cudaCheck(cudaMemcpy(out->dres, rank.tr.dres, out->dres_bytes, cudaMemcpyDeviceToHost));
+    out->recompute = rank.tr.recompute;
+    sft_gpu_rank_free(&rank);
+}
+
+static void test_train_recompute_fixture(const char* name) {
+    TrainCase tc;
+    if (!train_case_load(&tc, name)) {
+        return;
+    }
+    const Qwen2Config* c = &tc.cpu.config;
+    size_t n = tc.cpu.num_parameters;
+    int rows[2] = {tc.B, 1};
+    for (int i = 0; i < (tc.B > 1 ? 2 : 1); i++) {
+        RecomputeRun keep, rc;
+        train_recompute_run(&tc, rows[i], 0, &keep);
+        train_recompute_run(&tc, rows[i], 1, &rc);
+        ParameterTensors gp;
+        param_point(c, &gp, keep.grads);
+        size_t e0 = (size_t)(gp.embed - keep.grads), ne = (size_t)c->vocab_size * c->hidden_size;
+        size_t differ = 0;
+        for (size_t j = 0; j < n; j++) {
+            differ += (j < e0 || j >= e0 + ne) && memcmp(&keep.grads[j], &rc.grads[j], sizeof(float)) != 0;
+        }
+        int same_loss = memcmp(&keep.loss, &rc.loss, sizeof(double)) == 0;
+        int same_dres = keep.dres_bytes == rc.dres_bytes && memcmp(keep.dres, rc.dres, keep.dres_bytes) == 0;
+        check(rc.recompute == 1 && keep.recompute == 0 && same_loss && differ == 0 && same_dres,
+              "GpuTrain %s, micro-batches of %d row%s: recompute gives the same loss bit for bit (%.9g, %.9g) and "
+              "the same gradients (%zu of %zu differ outside the embedding; d/d encoded %s)", name, rows[i],
+              rows[i] == 1 ? "" : "s", keep.loss, rc.loss, differ, n - ne, same_dres ? "identical" : "DIFFERS");
+        double max_abs, r = rel_error(rc.grads + e0, keep.grads + e0, ne, &max_abs);
+        check(r <= 1e-5, "GpuTrain %s, micro-batches of %d row%s: recompute's embedding gradient rel %.2e (fp32 atomics "
+              "add in any order)", name, rows[i], rows[i] == 1 ? "" : "s", r);
+        free(keep.grads), free(keep.dres), free(rc.grads), free(rc.dres);
+    }
+    train_case_free(&tc);
+}
+
+// The plan with recompute is what gpu_train_init_ex takes (0.5B, 1 x 1024), and less than without.
+static void test_train_recompute_plan(void) {
+    Qwen2Config c;
+    config_preset(&c, "0.5B");
+    Qwen2 m;
+    qwen2_build(&m, &c); // zero weights: only the sizes matter here
+    GpuTrainSizes s, keep;
+    gpu_train_sizes_ex(&c, 1, 1024, 1, 1, &s);
+    gpu_train_sizes_ex(&c, 1, 1024, 1, 0, &keep);
+    matmul_init();
+    size_t free0, free1, total;
+    cudaCheck(cudaDeviceSynchronize());
+    cudaCheck(cudaMemGetInfo(&free0, &total));
+    GpuTrain tr;
+    gpu_train_init_ex(&tr, &m, 1, 1024, NULL, 1);
+    cudaCheck(cudaMemGetInfo(&free1, &total));
+    double used = (double)(free0 - free1), plan = (double)(s.total - CUBLASLT_WORKSPACE_BYTES);
+    check(tr.recompute == 1 && fabs(used - plan) < 64.0 * 1048576.0 && s.acts < keep.acts,
+          "memory plan with recompute: gpu_train_init_ex (0.5B, 1 x 1024) took %.3f GiB, the plan says %.3f GiB; "
+          "activations %.3f GiB (%.3f GiB without recompute)", used / 1073741824.0, plan / 1073741824.0,
+          s.acts / 1073741824.0, keep.acts / 1073741824.0);
+    gpu_train_free(&tr);
+    qwen2_free(&m);
+    config_preset(&c, "1.5B");
+    gpu_train_print_plan_ex(stdout, &c, 1, 4096, 1, 1);
+}
+
+static void test_train_recompute(void) {
+    const char* fixtures[4] = {"tied_gqa2_hd16", "tied_gqa7_hd16", "untied_mha2_hd16", "untied_mha_hd64"};
+    for (int i = 0; i < 4; i++) {
+        test_train_recompute_fixture(fixtures[i]);
+    }
+    test_train_recompute_plan();
+}
+
 static void test_train_model(void) {
     const char* fixtures[4] = {"tied_gqa2_hd16", "tied_gqa7_hd16", "untied_mha2_hd16", "untied_mha_hd64"};
     for (int i = 0; i < 4; i++) {
@@ -1804,6 +1908,7 @@ static void test_train_model(void) {
     }
     test_sft_train_gpu();
     test_train_memory_plan();
+    test_train_recompute();
 }
 
 // --- NCCL / ZeRO-1 --------------------------------------------------------------------------------
@@ -2744,6 +2849,129 @@ static void test_grpo_step(void) {
     }
 }
 
+// --- GRPO on several GPUs (train_grpo.cu's grpo_train_gpus) ---
+// One batch through a GrpoBackend: the policy's and the reference model's log-probs, the micro-batches'
+// forward and backward, one update, the weights and moments back to the host. The same on one GPU
+// (gpu_grpo_backend), through grpo_train_gpus with world 1 (the multi-GPU code, without NCCL) and,
+// given 2 GPUs, with world 2 (rows dealt out, ZeRO-1): all must give the same update.
+typedef struct {
+    GrpoBatch* b;
+    const GrpoOptions* o;
+    Qwen2* host;     // the policy: its weights after the update (sync_to_host)
+    float *am, *av;  // its moments after the update
+    float *lp, *lr;  // (n, Lmax) the policy's and the reference model's log-probs
+    double loss;
+    float norm;
+    GrpoStats st;
+} GrpoGpusCase;
+
+static void grpo_gpus_case_run(void* arg, const GrpoBackend* be) {
+    GrpoGpusCase* k = (GrpoGpusCase*)arg;
+    GrpoBatch* b = k->b;
+    const GrpoOptions* o = k->o;
+    int pad = 0, mb = o->micro_batch, n_micro = (b->n + mb - 1) / mb;
+    grpo_batch_logps_backend(be, 0, b, o, pad, k->lp);
+    grpo_batch_logps_backend(be, 1, b, o, pad, k->lr);
+    double global_tokens = grpo_global_tokens(b);
+    GrpoConfig cfg = o->loss;
+    cfg.temperature = o->temperature;
+    memset(&k->st, 0, sizeof(k->st));
+    k->loss = 0.0;
+    be->zero_grad(be->ctx);
+    for (int c0 = 0; c0 < b->n; c0 += mb) {
+        int c1 = c0 + mb < b->n ? c0 + mb : b->n;
+        GrpoMicro mi;
+        grpo_micro_inputs(&mi, b, o, c0, c1, pad, n_micro, global_tokens);
+        k->loss += be->forward_backward(be->ctx, mi.ids, mi.pos, mi.y, mi.w, mi.adv, mi.old, mi.ref, mi.B, mi.T, &cfg,
+                                        &k->st);
+        grpo_micro_free(&mi);
+    }
+    Optimizer opt;
+    train_optim_init(&opt, 1e-4f);
+    k->norm = be->update(be->ctx, (float)k->loss, 1, 1e-4f, &opt.adamw, opt.max_grad_norm);
+    be->sync_to_host(be->ctx, k->host, k->am, k->av);
+}
+
+static void test_grpo_gpus_fixture(const char* name, GrpoAgg agg, int n_dev) {
+    char dir[256];
+    snprintf(dir, sizeof(dir), "tests/fixtures/model/%s", name);
+    enum { P = 3, G = 4, RUNS = 3 }; // one GPU, world 1, world 2
+    Qwen2 host[RUNS], ref;
+    for (int i = 0; i < RUNS; i++) {
+        qwen2_load(&host[i], dir);
+        round_params_floatx(&host[i]);
+    }
+    qwen2_load(&ref, dir);
+    uint64_t rng = rng_seed(4242);
+    for (size_t i = 0; i < ref.num_parameters; i++) {
+        ref.params_memory[i] *= 1.0f + 0.1f * (random_f32(&rng) - 0.5f);
+    }
+    round_params_floatx(&ref);
+    const Qwen2Config* c = &host[0].config;
+    size_t n = host[0].num_parameters;
+    GrpoOptions o = grpo_options_default();
+    o.prompts_per_step = P, o.group_size = G, o.max_completion = 20, o.micro_batch = 5; // 5, 5, 2 rows
+    o.temperature = 0.9f, o.agg = agg, o.loss.beta = 0.04f;
+    o.n_eos = 1, o.eos_ids[0] = c->eos_token_id >= 0 && c->eos_token_id < c->vocab_size ? c->eos_token_id : 2;
+    GrpoPrompt* prompts = grpo_test_prompts(P, c->vocab_size, o.eos_ids[0], &rng);
+    Completion* comp = (Completion*)calloc_check((size_t)P * G, sizeof(Completion));
+    grpo_generate(&host[0], NULL, NULL, &o, prompts, P, G, o.temperature, 7, comp);
+    GrpoBatch b;
+    grpo_test_batch(&b, prompts, comp, P, G, &o, &rng);
+    size_t nl = (size_t)b.n * b.Lmax;
+    b.old_logp = (float*)calloc_check(nl, sizeof(float));
+    b.ref_logp = (float*)calloc_check(nl, sizeof(float));
+    grpo_batch_logps(&host[0], &b, &o, 0, b.old_logp);
+    grpo_batch_logps(&ref, &b, &o, 0, b.ref_logp);
+    for (size_t k = 0; k < nl; k++) { // the old policy moved a little: both sides of the clip range
+        b.old_logp[k] += 0.6f * (random_f32(&rng) - 0.5f);
+    }
+    GrpoGpusCase k[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        memset(&k[i], 0, sizeof(k[i]));
+        k[i].b = &b, k[i].o = &o, k[i].host = &host[i];
+        k[i].am = (float*)calloc_check(n, sizeof(float)), k[i].av = (float*)calloc_check(n, sizeof(float));
+        k[i].lp = (float*)calloc_check(nl, sizeof(float)), k[i].lr = (float*)calloc_check(nl, sizeof(float));
+    }
+    GpuGrpo g;
+    gpu_grpo_init(&g, &host[0], &ref, k[0].am, k[0].av, 2, 64); // (small: the buffers grow)
+    GrpoBackend be = gpu_grpo_backend(&g);
+    grpo_gpus_case_run(&k[0], &be);
+    gpu_grpo_free(&g);
+    int runs = n_dev >= 2 ? 3 : 2;
+    for (int i = 1; i < runs; i++) {
+        grpo_train_gpus(i, &host[i], &ref, k[i].am, k[i].av, 2, 64, grpo_gpus_case_run, &k[i]);
+        double mx, mean;
+        grpo_test_logp_diff(&b, k[i].lp, k[0].lp, 0, &mx, &mean);
+        double mx2, mean2;
+        grpo_test_logp_diff(&b, k[i].lr, k[0].lr, 0, &mx2, &mean2);
+        double dl = fabs(k[i].loss - k[0].loss), dn = fabs((double)k[i].norm - k[0].norm) / fabs((double)k[0].norm);
+        check(mx <= TOL_GRPO_LOGP && mx2 <= TOL_GRPO_LOGP && dn <= TOL_TRAIN_GRAD && k[i].st.tokens == k[0].st.tokens,
+              "GRPO %s on %d GPU(s) (grpo_train_gpus) vs one GPU: log-probs max %.2e, reference %.2e; loss %.8g vs %.8g "
+              "(diff %.1e); grad norm %.6g vs %.6g (rel %.1e); tokens %g vs %g", name, i, mx, mx2, k[i].loss, k[0].loss,
+              dl, k[i].norm, k[0].norm, dn, k[i].st.tokens, k[0].st.tokens);
+        char what[160];
+        snprintf(what, sizeof(what), "GRPO %s: weights after the update, %d GPU(s) vs one GPU", name, i);
+        check_rel(what, host[i].params_memory, host[0].params_memory, n, TOL_TRAIN_WEIGHTS);
+        snprintf(what, sizeof(what), "GRPO %s: AdamW's second moment, %d GPU(s) vs one GPU", name, i);
+        check_rel(what, k[i].av, k[0].av, n, TOL_TRAIN_GRAD); // (the squared gradients)
+    }
+    if (runs < 3) {
+        skip("GRPO on 2 GPUs vs one: %d GPU visible", n_dev);
+    }
+    for (int i = 0; i < RUNS; i++) {
+        free(k[i].am), free(k[i].av), free(k[i].lp), free(k[i].lr);
+        qwen2_free(&host[i]);
+    }
+    grpo_batch_free(&b);
+    qwen2_free(&ref);
+}
+
+static void test_grpo_gpus(int n_dev) {
+    test_grpo_gpus_fixture("tied_gqa2_hd16", GRPO_AGG_DAPO, n_dev);
+    test_grpo_gpus_fixture("untied_mha_hd64", GRPO_AGG_BNPO, n_dev);
+}
+
 
 int main(void) {
     int n_dev = 0;
@@ -2765,5 +2993,6 @@ int main(void) {
     test_train_attention_all();
     test_train_model();
     test_grpo_step();
+    test_grpo_gpus(n_dev);
     return test_summary("test_kernels");
 }
