@@ -27,34 +27,7 @@ rounding of p) may pick the neighbouring token; they are counted, not failed.
 #include "../../generate.cu"
 
 // ----------------------------------------------------------------------------
-// CPU reference: sample_token's chain from r1.h's steps, with the coin given
-
-static int sample_cpu(Sampler* s, const float* logits, const SamplingConfig* cfg, const int* context, int n_context,
-                      float coin, float* logprob) {
-    int V = s->V;
-    float* x = s->logits;
-    memcpy(x, logits, (size_t)V * sizeof(float));
-    repetition_penalty_forward(x, V, context, n_context, cfg->repetition_penalty, s->seen);
-    int token;
-    if (cfg->temperature <= 0.0f) {
-        token = argmax(x, V);
-    } else {
-        temperature_forward(x, V, cfg->temperature);
-        sample_top_k(x, V, cfg->top_k, s->heap);
-        sample_top_p(x, V, cfg->top_p, s->heap, s->sorted);
-        softmax_row(x, V);
-        token = sample_mult(x, V, coin);
-    }
-    double t = cfg->temperature > 0.0f ? cfg->temperature : 1.0, max = -INFINITY, sum = 0.0;
-    for (int i = 0; i < V; i++) {
-        max = logits[i] / t > max ? logits[i] / t : max;
-    }
-    for (int i = 0; i < V; i++) {
-        sum += exp(logits[i] / t - max);
-    }
-    *logprob = (float)(logits[token] / t - max - log(sum));
-    return token;
-}
+// CPU reference: r1.h's sample_token_coin (sample_token's chain with the coin given)
 
 // ----------------------------------------------------------------------------
 // version 1: simple. One block per row, the processed row in scratch, bisection, a serial draw.
@@ -253,7 +226,7 @@ static void validate(Bench* b, int version, const char* name, SamplingConfig cfg
     double lp_err = 0.0;
     for (int s = 0; s < ncheck; s++) {
         float lp;
-        int cpu = sample_cpu(&smp, b->logits + (size_t)s * b->V, &cfg, b->history + (size_t)b->hist_row[s] * b->hist_stride,
+        int cpu = sample_token_coin(&smp, b->logits + (size_t)s * b->V, &cfg, b->history + (size_t)b->hist_row[s] * b->hist_stride,
                              b->hist_len[s], b->coins[s], &lp);
         if (cpu == tokens[s]) {
             equal++;
