@@ -426,7 +426,6 @@ typedef struct {
     // waits on between writing its shard to the host and reading all of it back; NULL on one GPU
     const DistCtx* dist;
     pthread_barrier_t* fit_barrier;
-    int has_gen;            // this rank samples (one GPU, or rank 0): gen and engine exist
 } GpuGrpo;
 
 static void gpu_grpo_sync(void) { cudaCheck(cudaDeviceSynchronize()); }
@@ -504,13 +503,12 @@ static void gpu_grpo_fit(GpuGrpo* g, int B, int T) {
     g->B = B > g->B ? B : g->B;
     g->T = T > g->T ? (T + 63) / 64 * 64 : g->T;
     gpu_grpo_train_init(g);
-    if (g->has_gen) {
-        gpu_gen_drop_graph(&g->gen);
-    }
+    gpu_gen_drop_graph(&g->gen);
     gpu_grpo_buffers(g);
 }
 
-// d: this rank's DistCtx (several GPUs; only rank 0 gets the rollout engine), or NULL: one GPU.
+// d: this rank's DistCtx (several GPUs; every rank gets a rollout engine over its own copy of the
+// weights), or NULL: one GPU.
 static void gpu_grpo_init_rank(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* adam_m, float* adam_v, int B,
                                int T, const DistCtx* d, pthread_barrier_t* fit_barrier) {
     memset(g, 0, sizeof(*g));
@@ -518,11 +516,8 @@ static void gpu_grpo_init_rank(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, floa
     g->B = B, g->T = (T + 63) / 64 * 64;
     g->dist = d, g->fit_barrier = fit_barrier;
     gpu_grpo_train_init(g);
-    g->has_gen = d == NULL || d->rank == 0;
-    if (g->has_gen) {
-        gpu_gen_init(&g->gen, &g->view, 1);
-        g->engine = gpu_gen_engine(&g->gen);
-    }
+    gpu_gen_init(&g->gen, &g->view, 1); // (a stream; the cache and buffers come with the first run)
+    g->engine = gpu_gen_engine(&g->gen);
     if (ref) {
         gpu_model_from_host(&g->ref, ref);
         g->has_ref = 1;
@@ -536,10 +531,13 @@ static void gpu_grpo_init(GpuGrpo* g, Qwen2* policy, const Qwen2* ref, float* ad
 
 static void gpu_grpo_free(GpuGrpo* g) {
     gpu_grpo_sync();
-    if (g->has_gen) {
+    if (g->dist && g->dist->world > 1) {
+        fprintf(stderr, "gpu engine of rank %d (GPU %d): %d steps, %d of them replayed the decode graph\n",
+                g->dist->rank, g->dist->device, g->gen.steps, g->gen.graphed_steps);
+    } else {
         gpu_gen_summary(&g->gen);
-        gpu_gen_free(&g->gen);
     }
+    gpu_gen_free(&g->gen);
     gpu_grpo_buffers_free(g);
     if (g->has_ref) {
         gpu_model_free(&g->ref);
@@ -689,16 +687,55 @@ static GrpoBackend gpu_grpo_backend(GpuGrpo* g) {
 // reduce-scattered, moments sharded, weights all-gathered after each update). Rank 0's thread runs
 // r1.h's loop (grpo_train) through the GrpoBackend hooks below; a hook that needs every GPU hands a
 // command to all ranks (barriers start / done, as train_sft.cu's SFT engine), the others wait for
-// commands in grpo_gpus_worker. Rollouts (and held-out evaluation) run on rank 0's engine, over its
-// weights, which the all-gather keeps current. Each micro-batch's B rows are dealt out in contiguous
-// blocks, rank r taking rows [r B / W, (r + 1) B / W), for the policy's and the reference model's
-// log-probs and for forward + backward. The aggregation weights come from rank 0's host, made for
-// the whole batch (grpo_token_weights: global token counts, BNPO's per micro-batch mean included),
-// so the gradients summed over ranks are those of one GPU; loss and statistics are summed on rank 0.
-// Every rank runs every command, so every rank makes the same collective calls (only the update's).
+// commands in grpo_gpus_worker. Rollouts (and held-out evaluation) run on every GPU: r1.h's scheduler
+// (generate_batch_engine, on rank 0's thread) drives one GenEngine, grpo_gpus_engine below, that deals
+// its slots out to the ranks' own engines, each over that rank's copy of the weights (identical on
+// every rank: the all-gather after each update writes all of them). Each micro-batch's B rows are
+// dealt out in contiguous blocks, rank r taking rows [r B / W, (r + 1) B / W), for the policy's and
+// the reference model's log-probs and for forward + backward. The aggregation weights come from rank
+// 0's host, made for the whole batch (grpo_token_weights: global token counts, BNPO's per micro-batch
+// mean included), so the gradients summed over ranks are those of one GPU; loss and statistics are
+// summed on rank 0. Every rank runs every command, so every rank makes the same collective calls
+// (only the update's).
+//
+// The rollout engine on W GPUs. Slot s of a run belongs to rank s % W, as its local slot s / W
+// (interleaved: a run of few sequences still spreads over every GPU); rank r holds the slots s < S
+// with s % W == r, (S - r + W - 1) / W of them, and none (no begin, no step) when that is 0. A step's
+// sequences are split by owner, in the step's order, every rank runs its part on its own engine at
+// the same time (one command), and the tokens and log-probs go back to the caller's order. Each
+// rank's engine may get a step of up to the run's whole max_tokens (one rank can own every prompt
+// piece of a step), so each sizes its step scratch for all of it. The sampled tokens do not depend on
+// W: the scheduler draws each sequence's coin on the host from the sequence's own random stream, and
+// a sequence's logits come from its own slot's cache and tokens only, the same on any rank; what can
+// differ is the rounding of batched matmuls over a different number of rows, as with a different
+// slot count on one GPU (tests/test_kernels.cu: equal tokens in the fp32 build).
+//
+// GPU memory during a run, per GPU: the trainer's state and buffers (GpuTrain: floatX weights, fp32
+// gradients, the ZeRO-1 shard of master weights and moments, activations for this rank's rows of a
+// micro-batch; the reference model, its prefill cache and the micro-batch buffers above) stay
+// allocated through rollouts, and the rollout engine's KV cache, ((S / W rounded up) + 1) slots of
+// the run's longest prompt + max_completion tokens for a run of S sequences, plus its step scratch
+// (max_tokens tokens) and sampler scratch, stays allocated through training: generate.cu's end keeps
+// its buffers for the next run, and they grow to the largest run so far, never shrink (the held-out
+// evaluation, --eval-n greedy sequences at once, can be larger than a rollout's prompts x G). The peak
+// is the sum of both; freeing the cache after each run would not lower it (the trainer's buffers are
+// still there during the next rollout), only cost an allocation and a graph capture per run. Dealing
+// the slots out divides the cache by W: with rollouts on one GPU, rank 0 held all S + 1 slots.
 
 enum { GRPO_GPUS_FIT, GRPO_GPUS_LOGPS, GRPO_GPUS_ZERO_GRAD, GRPO_GPUS_FB, GRPO_GPUS_UPDATE, GRPO_GPUS_TO_HOST,
-       GRPO_GPUS_FROM_HOST, GRPO_GPUS_QUIT };
+       GRPO_GPUS_FROM_HOST, GRPO_GPUS_GEN_BEGIN, GRPO_GPUS_GEN_STEP, GRPO_GPUS_GEN_END, GRPO_GPUS_QUIT };
+
+// One rank's part of a rollout run (host, filled on rank 0's thread): its slots, and one step's
+// sequences in GenEngine.step's arrays, with seq_slot the local slots; idx maps each back to its
+// place in the caller's step.
+typedef struct {
+    int slots;              // this run's local slots (0: the rank sits the run out)
+    int nseq, N;            // this step's sequences and tokens
+    int *ids;               // (max_tokens)
+    int *seq_slot, *n_new, *slot_len, *want, *context_len, *idx, *tokens; // (slots) each
+    float *coins, *logprobs;
+    const int** context;
+} GrpoGenPart;
 
 typedef struct {
     int world, B0, T0;       // the starting micro-batch (rows per rank) and positions
@@ -719,6 +756,10 @@ typedef struct {
     const Qwen2* ref_model;  // NULL when beta = 0
     float *adam_m, *adam_v;
     GrpoBackend backend;     // rank 0's hooks
+    GenEngine engine;        // the rollout engine over every rank (grpo_gpus_engine)
+    GrpoGenPart* gen;        // (world) GEN_*: each rank's part of the run and of the step
+    int gen_slots, gen_max_len, gen_max_tokens; // GEN_*: the run's
+    SamplingConfig sampling;
     void (*body)(void* arg, const GrpoBackend* be); // what rank 0 runs (grpo_train and its evaluations)
     void* body_arg;
 } GrpoGpus;
@@ -768,6 +809,24 @@ static void grpo_gpus_do(GrpoGpus* s, int r) {
         break;
     case GRPO_GPUS_FROM_HOST:
         gpu_grpo_from_host(g, s->model, s->adam_m, s->adam_v);
+        break;
+    case GRPO_GPUS_GEN_BEGIN: // (generation: no collectives, a rank with no slots or sequences does nothing)
+        if (s->gen[r].slots > 0) {
+            g->engine.begin(g->engine.ctx, s->gen[r].slots, s->gen_max_len, s->gen_max_tokens, &s->sampling);
+        }
+        break;
+    case GRPO_GPUS_GEN_STEP: {
+        GrpoGenPart* p = &s->gen[r];
+        if (p->nseq > 0) {
+            g->engine.step(g->engine.ctx, p->ids, p->seq_slot, p->n_new, p->slot_len, p->nseq, p->want, p->coins,
+                           p->context, p->context_len, p->tokens, p->logprobs);
+        }
+        break;
+    }
+    case GRPO_GPUS_GEN_END:
+        if (s->gen[r].slots > 0) {
+            g->engine.end(g->engine.ctx);
+        }
         break;
     }
 }
@@ -856,8 +915,90 @@ static void grpo_gpus_from_host(void* ctx, const Qwen2* m, const float* adam_m, 
     grpo_gpus_command(s, GRPO_GPUS_FROM_HOST);
 }
 
-// dist_run's function: every rank sets up its GPU; rank 0 then runs the body with the hooks (its
-// engine samples) and tells the others to stop when it ends.
+// --- the rollout engine over every rank (GenEngine's hooks, called by r1.h's scheduler on rank 0's thread) ---
+
+static void grpo_gpus_gen_free(GrpoGpus* s) {
+    for (int r = 0; r < s->world; r++) {
+        GrpoGenPart* p = &s->gen[r];
+        free(p->ids), free(p->seq_slot), free(p->n_new), free(p->slot_len), free(p->want), free(p->context_len);
+        free(p->idx), free(p->tokens), free(p->coins), free(p->logprobs), free((void*)p->context);
+        memset(p, 0, sizeof(*p));
+    }
+}
+
+static void grpo_gpus_gen_begin(void* ctx, int slots, int max_len, int max_tokens, const SamplingConfig* sampling) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    if (slots < 1 || max_tokens < slots) {
+        fatal("grpo_gpus_gen_begin: %d slots, steps of %d tokens (at least 1 slot, and a token for each)", slots,
+              max_tokens);
+    }
+    grpo_gpus_gen_free(s); // (a run that did not end)
+    s->gen_slots = slots, s->gen_max_len = max_len, s->gen_max_tokens = max_tokens, s->sampling = *sampling;
+    for (int r = 0; r < s->world; r++) {
+        GrpoGenPart* p = &s->gen[r];
+        size_t n = (size_t)(p->slots = (slots - r + s->world - 1) / s->world);
+        if (n == 0) {
+            continue;
+        }
+        p->ids = (int*)malloc_check((size_t)max_tokens * sizeof(int));
+        int** pi[] = {&p->seq_slot, &p->n_new, &p->slot_len, &p->want, &p->context_len, &p->idx, &p->tokens};
+        for (size_t k = 0; k < sizeof(pi) / sizeof(pi[0]); k++) {
+            *pi[k] = (int*)malloc_check(n * sizeof(int));
+        }
+        p->coins = (float*)malloc_check(n * sizeof(float)), p->logprobs = (float*)malloc_check(n * sizeof(float));
+        p->context = (const int**)malloc_check(n * sizeof(const int*));
+    }
+    grpo_gpus_command(s, GRPO_GPUS_GEN_BEGIN);
+}
+
+static void grpo_gpus_gen_step(void* ctx, const int* ids, const int* seq_slot, const int* n_new, const int* slot_len,
+                               int nseq, const int* want, const float* coins, const int* const* context,
+                               const int* context_len, int* tokens, float* logprobs) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    int W = s->world;
+    for (int r = 0; r < W; r++) {
+        s->gen[r].nseq = s->gen[r].N = 0;
+    }
+    for (int i = 0, at = 0; i < nseq; at += n_new[i], i++) { // (ids: sequence after sequence)
+        int sl = seq_slot[i];
+        if (sl < 0 || sl >= s->gen_slots || n_new[i] < 1) {
+            fatal("grpo_gpus_gen_step: sequence %d (slot %d, %d new tokens) does not fit the run's %d slots", i, sl,
+                  n_new[i], s->gen_slots);
+        }
+        GrpoGenPart* p = &s->gen[sl % W];
+        int k = p->nseq++;
+        if (k >= p->slots || p->N + n_new[i] > s->gen_max_tokens) {
+            fatal("grpo_gpus_gen_step: rank %d gets more than its %d slots or %d tokens in a step", sl % W, p->slots,
+                  s->gen_max_tokens);
+        }
+        memcpy(p->ids + p->N, ids + at, (size_t)n_new[i] * sizeof(int));
+        p->N += n_new[i];
+        p->seq_slot[k] = sl / W, p->n_new[k] = n_new[i], p->slot_len[k] = slot_len[i], p->want[k] = want[i];
+        p->coins[k] = coins[i], p->context[k] = context[i], p->context_len[k] = context_len[i], p->idx[k] = i;
+        p->tokens[k] = -1, p->logprobs[k] = 0.0f;
+    }
+    grpo_gpus_command(s, GRPO_GPUS_GEN_STEP);
+    for (int r = 0; r < W; r++) {
+        const GrpoGenPart* p = &s->gen[r];
+        for (int k = 0; k < p->nseq; k++) {
+            tokens[p->idx[k]] = p->tokens[k], logprobs[p->idx[k]] = p->logprobs[k];
+        }
+    }
+}
+
+static void grpo_gpus_gen_end(void* ctx) {
+    GrpoGpus* s = (GrpoGpus*)ctx;
+    grpo_gpus_command(s, GRPO_GPUS_GEN_END); // (generate.cu's engines keep their buffers: the memory plan above)
+    grpo_gpus_gen_free(s);
+}
+
+static GenEngine grpo_gpus_engine(GrpoGpus* s) {
+    GenEngine e = {s, grpo_gpus_gen_begin, grpo_gpus_gen_step, grpo_gpus_gen_end};
+    return e;
+}
+
+// dist_run's function: every rank sets up its GPU; rank 0 then runs the body with the hooks (rollouts
+// on every rank's engine when there are several) and tells the others to stop when it ends.
 static void grpo_gpus_rank_main(int rank, DistCtx* d, void* arg) {
     GrpoGpus* s = (GrpoGpus*)arg;
     GpuGrpo* g = &s->ranks[rank];
@@ -867,7 +1008,9 @@ static void grpo_gpus_rank_main(int rank, DistCtx* d, void* arg) {
     if (rank == 0) {
         GrpoBackend* be = &s->backend;
         memset(be, 0, sizeof(*be));
-        be->ctx = s, be->engine = &g->engine, be->step_tokens = 2048; // (as gpu_grpo_backend)
+        s->engine = grpo_gpus_engine(s);
+        // one GPU: its own engine, as gpu_grpo_backend's (grpo_gpus_engine would only add the commands)
+        be->ctx = s, be->engine = s->world > 1 ? &s->engine : &g->engine, be->step_tokens = 2048;
         be->logps = grpo_gpus_logps, be->zero_grad = grpo_gpus_zero_grad;
         be->forward_backward = grpo_gpus_forward_backward, be->update = grpo_gpus_update;
         be->sync_to_host = grpo_gpus_sync_to_host, be->from_host = grpo_gpus_from_host;
@@ -891,6 +1034,7 @@ static void grpo_train_gpus(int world, Qwen2* policy, const Qwen2* ref, float* a
     s.ranks = (GpuGrpo*)calloc_check((size_t)world, sizeof(GpuGrpo));
     s.loss = (double*)calloc_check((size_t)world, sizeof(double));
     s.st = (GrpoStats*)calloc_check((size_t)world, sizeof(GrpoStats));
+    s.gen = (GrpoGenPart*)calloc_check((size_t)world, sizeof(GrpoGenPart));
     s.model = policy, s.ref_model = ref, s.adam_m = adam_m, s.adam_v = adam_v, s.body = body, s.body_arg = arg;
     pthread_barrier_init(&s.start, NULL, (unsigned)world);
     pthread_barrier_init(&s.done, NULL, (unsigned)world);
@@ -899,7 +1043,8 @@ static void grpo_train_gpus(int world, Qwen2* policy, const Qwen2* ref, float* a
     dist_run(world, NULL, grpo_gpus_rank_main, &s);
     pthread_barrier_destroy(&s.start), pthread_barrier_destroy(&s.done), pthread_barrier_destroy(&s.ready);
     pthread_barrier_destroy(&s.fit);
-    free(s.ranks), free(s.loss), free(s.st);
+    grpo_gpus_gen_free(&s);
+    free(s.ranks), free(s.loss), free(s.st), free(s.gen);
 }
 
 #endif // __CUDACC__
@@ -979,8 +1124,9 @@ static void grpo_usage(void) {
         "  --quiet                 no per-step progress lines\n"
         "  --show N                print N completions of each step and of each evaluation\n"
         "  --cpu                   run the r1.h CPU path even when a CUDA device is present\n"
-        "  --gpus N                GPUs 0..N-1 of this node (default 1): rollouts on GPU 0, each micro-batch's\n"
-        "                          rows shared out for log-probs, forward and backward, ZeRO-1 update (NCCL)\n"
+        "  --gpus N                GPUs 0..N-1 of this node (default 1): each rollout's sequences and each\n"
+        "                          micro-batch's rows shared out (generation, log-probs, forward and backward),\n"
+        "                          ZeRO-1 update (NCCL)\n"
         "the miniature run's cold start (no --model)\n"
         "  --sft-steps N, --sft-batch B, --sft-seq-len T, --sft-lr LR, --sft-examples N\n"
         "                          (defaults 800 steps of 8 rows x 256 tokens at lr 3e-3, from 20000 problems)\n"

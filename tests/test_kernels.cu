@@ -2972,6 +2972,113 @@ static void test_grpo_gpus(int n_dev) {
     test_grpo_gpus_fixture("untied_mha_hd64", GRPO_AGG_BNPO, n_dev);
 }
 
+// --- rollouts on every GPU (train_grpo.cu's grpo_gpus_engine) ---
+// generate_batch_engine through grpo_gpus_engine (slot s on rank s % W) against one GPU's engine
+// (gpu_grpo_backend's), for the same slot counts: 1 (rank 1 sits the run out), 2, 5 (3 and 2 slots)
+// and 12 (every sequence at once); greedy with a repetition penalty and an eos met early, then seeded
+// top-p sampling; prompts fed in pieces of 16 tokens (mixed steps). With world 1 the engine's
+// dealing-out runs on one GPU (every slot on rank 0); with 2 GPUs, on both. engine_check: the same
+// tokens (log-probs within 1e-4) in the fp32 build.
+enum { GGE_P = 6, GGE_S = 2, GGE_N = GGE_P * GGE_S, GGE_RUNS = 8 }; // 4 slot counts x (greedy, sampled)
+static const int GGE_SLOTS[4] = {1, 2, 5, 12};
+
+typedef struct {
+    const char* model;
+    const Qwen2Config* c;
+    int** prompts;
+    const int* lens;
+    GenerateConfig g[2];            // greedy, sampled
+    Completion (*want)[GGE_N];      // (GGE_RUNS) one GPU's
+    int world;
+} GrpoGenCase;
+
+static void grpo_gen_case_runs(GrpoGenCase* k, const GenEngine* e, Completion (*out)[GGE_N]) {
+    for (int run = 0; run < GGE_RUNS; run++) {
+        GenerateConfig g = k->g[run / 4];
+        g.slots = GGE_SLOTS[run % 4];
+        generate_batch_engine(e, k->c, NULL, k->prompts, k->lens, GGE_P, GGE_S, &g, out[run]);
+    }
+}
+
+static void grpo_gen_case_body(void* arg, const GrpoBackend* be) {
+    GrpoGenCase* k = (GrpoGenCase*)arg;
+    GrpoGpus* s = (GrpoGpus*)be->ctx; // grpo_train_gpus's: its engine over every rank, whatever the world
+    Completion out[GGE_RUNS][GGE_N];
+    grpo_gen_case_runs(k, &s->engine, out);
+    for (int run = 0; run < GGE_RUNS; run++) {
+        char what[128];
+        snprintf(what, sizeof(what), "on %d GPU(s) (grpo_gpus_engine) vs one GPU, %s, %d slots", k->world,
+                 run / 4 ? "sampling T 1 top-p 0.9" : "greedy", GGE_SLOTS[run % 4]);
+        engine_check(what, k->model, out[run], k->want[run], GGE_N);
+        engine_free_all(out[run], GGE_N);
+    }
+}
+
+static void test_grpo_gpus_engine_fixture(const char* name, int n_dev) {
+    char dir[256];
+    snprintf(dir, sizeof(dir), "tests/fixtures/model/%s", name);
+    Qwen2 m;
+    qwen2_load(&m, dir);
+    round_params_floatx(&m);
+    const Qwen2Config* c = &m.config;
+    size_t n = m.num_parameters;
+    float* am = (float*)calloc_check(n, sizeof(float));
+    float* av = (float*)calloc_check(n, sizeof(float));
+    uint64_t rng = rng_seed(515);
+    int prompt[GGE_P][40], lens[GGE_P];
+    int* prompts[GGE_P];
+    for (int i = 0; i < GGE_P; i++) {
+        lens[i] = 2 + (int)(random_u32(&rng) % 38u);
+        for (int t = 0; t < lens[i]; t++) {
+            prompt[i][t] = (int)(random_u32(&rng) % (uint32_t)c->vocab_size);
+        }
+        prompts[i] = prompt[i];
+    }
+    GrpoGenCase k;
+    memset(&k, 0, sizeof(k));
+    k.model = name, k.c = c, k.prompts = prompts, k.lens = lens;
+    for (int j = 0; j < 2; j++) {
+        generate_config_default(&k.g[j]);
+        k.g[j].max_new_tokens = 24;
+        k.g[j].step_tokens = 16;
+    }
+    k.g[0].sampling.repetition_penalty = 1.3f;
+    k.g[1].sampling.temperature = 1.0f, k.g[1].sampling.top_p = 0.9f, k.g[1].sampling.top_k = 0;
+    k.g[1].seed = 11;
+    Completion(*want)[GGE_N] = (Completion(*)[GGE_N])calloc_check(GGE_RUNS, sizeof(Completion[GGE_N]));
+    k.want = want;
+    GpuGrpo g;
+    gpu_grpo_init(&g, &m, NULL, am, av, 2, 64);
+    GrpoBackend be = gpu_grpo_backend(&g);
+    GenerateConfig g0 = k.g[0]; // an eos that the free greedy run meets (completion 0's 9th token)
+    g0.slots = 5;
+    generate_batch_engine(be.engine, c, NULL, prompts, lens, GGE_P, GGE_S, &g0, want[0]);
+    if (want[0][0].n_tokens > 8) {
+        generate_add_eos(&k.g[0], want[0][0].tokens[8]);
+    }
+    engine_free_all(want[0], GGE_N);
+    grpo_gen_case_runs(&k, be.engine, want);
+    gpu_grpo_free(&g);
+    int worlds = n_dev >= 2 ? 2 : 1;
+    for (int w = 1; w <= worlds; w++) {
+        k.world = w;
+        grpo_train_gpus(w, &m, NULL, am, av, 2, 64, grpo_gen_case_body, &k);
+    }
+    if (worlds < 2) {
+        skip("rollouts on 2 GPUs (grpo_gpus_engine) vs one, %s: %d GPU visible", name, n_dev);
+    }
+    for (int run = 0; run < GGE_RUNS; run++) {
+        engine_free_all(want[run], GGE_N);
+    }
+    free(want), free(am), free(av);
+    qwen2_free(&m);
+}
+
+static void test_grpo_gpus_engine(int n_dev) {
+    test_grpo_gpus_engine_fixture("tied_gqa2_hd16", n_dev);
+    test_grpo_gpus_engine_fixture("untied_mha_hd64", n_dev);
+}
+
 
 int main(void) {
     int n_dev = 0;
@@ -2994,5 +3101,6 @@ int main(void) {
     test_train_model();
     test_grpo_step();
     test_grpo_gpus(n_dev);
+    test_grpo_gpus_engine(n_dev);
     return test_summary("test_kernels");
 }
