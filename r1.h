@@ -11124,7 +11124,9 @@ static int grpo_recipe(GrpoOptions* o, const char* name) {
         // held-out accuracy peaked near step 40 and then fell (measured; see the issue-5 note)
         o->lr = 1e-4f, o->schedule = "cosine", o->warmup = 0.0, o->steps = 120;
         o->temperature = 0.7f, o->agg = GRPO_AGG_DAPO, o->scale = GRPO_SCALE_GROUP, o->loss.beta = 0.0f;
-        o->eval_n = 200;
+        // 1000 held-out problems: on 200 the accuracy's standard error is ~2.7 points, as large as the
+        // change being measured (a run read +5.5 on 200 problems and +1.4 on 1000 others)
+        o->eval_n = 1000;
     } else if (strcmp(name, "datawhale") == 0) { // Datawhale-R1.yaml (TRL 0.14) = philschmid Mini-R1
         o->task = "countdown", o->prompt_format = "minir1", o->rewards = "minir1_format:1,minir1_equation:1";
         o->lr = 5e-7f, o->schedule = "cosine", o->warmup = 0.03, o->seed = 2025;

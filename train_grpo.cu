@@ -1120,7 +1120,7 @@ static void grpo_usage(void) {
         "  --resume                continue the run in --out from its latest checkpoint\n"
         "  --stop-at N             stop after step N as if interrupted (a checkpoint is written)\n"
         "  --eval-every N          held-out Countdown accuracy every N steps (default 0: before and after)\n"
-        "  --eval-n N              held-out Countdown problems, greedy (default 200)\n"
+        "  --eval-n N              held-out Countdown problems, greedy (default 200; the miniature 1000)\n"
         "  --quiet                 no per-step progress lines\n"
         "  --show N                print N completions of each step and of each evaluation\n"
         "  --cpu                   run the r1.h CPU path even when a CUDA device is present\n"
@@ -1129,7 +1129,7 @@ static void grpo_usage(void) {
         "                          ZeRO-1 update (NCCL)\n"
         "the miniature run's cold start (no --model)\n"
         "  --sft-steps N, --sft-batch B, --sft-seq-len T, --sft-lr LR, --sft-examples N\n"
-        "                          (defaults 800 steps of 8 rows x 256 tokens at lr 3e-3, from 20000 problems)\n"
+        "                          (defaults 1600 steps of 8 rows x 256 tokens at lr 3e-3, from 20000 problems)\n"
         "\n"
         "Threads: OMP_NUM_THREADS (the CPU path).\n");
 }
@@ -1176,7 +1176,7 @@ static int grpo_choice(const char* flag, const char* v, const char* const* names
 // Every flag; the recipe (found first) sets defaults that the other flags override.
 static void grpo_parse(int argc, char** argv, GrpoOptions* o, GrpoCli* cli) {
     memset(cli, 0, sizeof(*cli));
-    cli->sft_steps = 800, cli->sft_batch = 8, cli->sft_seq_len = 256, cli->sft_lr = 3e-3f, cli->sft_examples = 20000;
+    cli->sft_steps = 1600, cli->sft_batch = 8, cli->sft_seq_len = 256, cli->sft_lr = 3e-3f, cli->sft_examples = 20000;
     *o = grpo_options_default();
     int has_model = 0, has_recipe = 0;
     for (int i = 1; i < argc; i++) {
