@@ -3579,6 +3579,18 @@ static void attention_doc_starts(int* doc_start,    // (B, T)
     }
 }
 
+// The end of the document that token s begins: the first t > s of another document (or T). The
+// products below run document by document, over the squares on the diagonal of the (T, T) scores:
+// packed rows of short documents (the cold start's ~80-token examples in 256-token rows) would
+// otherwise spend most of the attention's time on scores that are masked to 0.
+static int attention_doc_end(const int* doc_start_row, int s, int T) {
+    int e = s + 1;
+    while (e < T && doc_start_row[e] == doc_start_row[s]) {
+        e++;
+    }
+    return e;
+}
+
 // Zeroes T rows of n floats that are ld apart (one head's slice of a (B, T, NH, HD) tensor).
 static void zero_rows(float* x, int T, int n, size_t ld) {
     for (int t = 0; t < T; t++) {
@@ -3589,8 +3601,9 @@ static void zero_rows(float* x, int T, int n, size_t ld) {
 // For each (b, h): scores = q k^T (T x T), the softmax of each row t over its window [doc_start,
 // t] (the scores scaled by HD^-0.5 after the dot product, as transformers does; fp32, shifted by the
 // max so exp never overflows), and out = att v. Both products are matmul_packed calls reading one
-// head's columns through strides. They compute the whole T x T square, twice the causal work, but
-// at matmul speed; the probabilities outside the window are exactly 0. att is kept for backward.
+// head's columns through strides, one per document: each computes its document's whole square,
+// twice the causal work, but at matmul speed; the probabilities outside the window are exactly 0.
+// att is kept for backward.
 // The threads share out the (b, h) pairs; matmul_packed, called inside, then runs on one thread
 // (OpenMP does not nest parallel regions unless asked to).
 static void attention_forward(float* out,           // (B, T, NH, HD)
@@ -3611,8 +3624,12 @@ static void attention_forward(float* out,           // (B, T, NH, HD)
             const float* vh = v + (size_t)b * T * KVD + (size_t)kvh * HD; // (T, HD), rows KVD apart
             float* oh = out + (size_t)b * T * QD + (size_t)h * HD;        // (T, HD), rows QD apart
             float* a = att + ((size_t)b * NH + h) * TT;                   // (T, T)
+            const int* doc_row = doc_start + (size_t)b * T;
             memset(a, 0, TT * sizeof(float));
-            matmul_packed(a, T, qh, QD, 1, kh, 1, KVD, T, HD, T); // a[t][t2] = q[t] . k[t2]
+            for (int s = 0, e; s < T; s = e) { // a[t][t2] = q[t] . k[t2] within each document [s, e)
+                e = attention_doc_end(doc_row, s, T);
+                matmul_packed(a + (size_t)s * T + s, T, qh + s * QD, QD, 1, kh + s * KVD, 1, KVD, e - s, HD, e - s);
+            }
             for (int t = 0; t < T; t++) {
                 float* row = a + (size_t)t * T;
                 int t0 = doc_start[b * T + t];
@@ -3631,7 +3648,10 @@ static void attention_forward(float* out,           // (B, T, NH, HD)
                 }
             }
             zero_rows(oh, T, HD, QD);
-            matmul_packed(oh, QD, a, T, 1, vh, KVD, 1, T, T, HD); // out[t] = sum_t2 att[t][t2] v[t2]
+            for (int s = 0, e; s < T; s = e) { // out[t] = sum_t2 att[t][t2] v[t2]
+                e = attention_doc_end(doc_row, s, T);
+                matmul_packed(oh + s * QD, QD, a + (size_t)s * T + s, T, 1, vh + s * KVD, KVD, 1, e - s, e - s, HD);
+            }
         }
     }
 }
@@ -3670,24 +3690,31 @@ static void attention_backward(float* dq,            // (B, T, NH, HD)   =
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 size_t qoff = (size_t)b * T * QD + (size_t)h * HD; // q, dq, dout of this head: (T, HD), rows QD apart
                 const float* p = att + ((size_t)b * NH + h) * TT;  // (T, T)
-                matmul_packed(dv + kvoff, KVD, p, 1, T, dout + qoff, QD, 1, T, T, HD); // dV += P^T dO
                 memset(ds, 0, TT * sizeof(float));
-                matmul_packed(ds, T, dout + qoff, QD, 1, v + kvoff, 1, KVD, T, HD, T); // dP = dO V^T
-                for (int t = 0; t < T; t++) {
-                    const float* pt = p + (size_t)t * T;
-                    float* dst = ds + (size_t)t * T;
-                    int t0 = doc_start[b * T + t];
-                    float pdp = 0.0f; // sum_j P[t][j] dP[t][j]
-                    for (int t2 = t0; t2 <= t; t2++) {
-                        pdp += pt[t2] * dst[t2];
-                    }
-                    for (int t2 = 0; t2 < T; t2++) { // outside the window P = 0, so dS = 0 there
-                        dst[t2] = pt[t2] * (dst[t2] - pdp) * scale;
-                    }
-                }
                 zero_rows(dq + qoff, T, HD, QD);
-                matmul_packed(dq + qoff, QD, ds, T, 1, k + kvoff, KVD, 1, T, T, HD); // dQ = dS K
-                matmul_packed(dk + kvoff, KVD, ds, 1, T, q + qoff, QD, 1, T, T, HD); // dK += dS^T Q
+                for (int s = 0, e; s < T; s = e) { // one document [s, e): P, dP and dS are 0 outside its square
+                    e = attention_doc_end(doc_start + (size_t)b * T, s, T);
+                    int n = e - s;
+                    size_t qs = qoff + (size_t)s * QD, kvs = kvoff + (size_t)s * KVD;
+                    const float* ps = p + (size_t)s * T + s;
+                    float* dss = ds + (size_t)s * T + s;
+                    matmul_packed(dv + kvs, KVD, ps, 1, T, dout + qs, QD, 1, n, n, HD); // dV += P^T dO
+                    matmul_packed(dss, T, dout + qs, QD, 1, v + kvs, 1, KVD, n, HD, n); // dP = dO V^T
+                    for (int t = s; t < e; t++) {
+                        const float* pt = p + (size_t)t * T;
+                        float* dst = ds + (size_t)t * T;
+                        int t0 = doc_start[b * T + t];
+                        float pdp = 0.0f; // sum_j P[t][j] dP[t][j]
+                        for (int t2 = t0; t2 <= t; t2++) {
+                            pdp += pt[t2] * dst[t2];
+                        }
+                        for (int t2 = s; t2 < e; t2++) { // outside the window P = 0, so dS = 0 there
+                            dst[t2] = pt[t2] * (dst[t2] - pdp) * scale;
+                        }
+                    }
+                    matmul_packed(dq + qs, QD, dss, T, 1, k + kvs, KVD, 1, n, n, HD); // dQ = dS K
+                    matmul_packed(dk + kvs, KVD, dss, 1, T, q + qs, QD, 1, n, n, HD); // dK += dS^T Q
+                }
             }
         }
     }
