@@ -11145,11 +11145,14 @@ static int grpo_recipe(GrpoOptions* o, const char* name) {
     if (strcmp(name, "miniature") == 0) {
         o->task = "countdown", o->prompt_format = "short", o->rewards = "countdown";
         o->cd_min_nums = 3, o->cd_max_nums = 3, o->cd_max_target = 30;
-        o->prompts_per_step = 8, o->group_size = 16, o->max_completion = 64, o->micro_batch = 32;
+        // 16 prompts x G 8 rather than 8 x 16 (the same 128 completions a step): more problems seen
+        // for the same time, +1.7 points after 120 steps; 200 steps rather than 120, +1.3 more
+        // (measured from one cold start, 1000 held-out problems; see the issue-5 note)
+        o->prompts_per_step = 16, o->group_size = 8, o->max_completion = 64, o->micro_batch = 32;
         // sampling at T 0.7 and a cosine decay: at T 1 the tiny model's samples are mostly wrong
         // arithmetic (few groups with a right answer to learn from), and at a constant rate the
         // held-out accuracy peaked near step 40 and then fell (measured; see the issue-5 note)
-        o->lr = 1e-4f, o->schedule = "cosine", o->warmup = 0.0, o->steps = 120;
+        o->lr = 1e-4f, o->schedule = "cosine", o->warmup = 0.0, o->steps = 200;
         o->temperature = 0.7f, o->agg = GRPO_AGG_DAPO, o->scale = GRPO_SCALE_GROUP, o->loss.beta = 0.0f;
         // 1000 held-out problems: on 200 the accuracy's standard error is ~2.7 points, as large as the
         // change being measured (a run read +5.5 on 200 problems and +1.4 on 1000 others)

@@ -1071,7 +1071,7 @@ static void grpo_usage(void) {
         "model and recipe\n"
         "  --model DIR             Hugging Face Qwen2.5 folder (config.json, safetensors, tokenizer)\n"
         "  --recipe NAME           miniature (the default without --model: tiny model, 3 numbers below 30,\n"
-        "                          short prompt, G 16, 8 prompts, 64 tokens, T 0.7, lr 1e-4 cosine, 120 steps),\n"
+        "                          short prompt, G 8, 16 prompts, 64 tokens, T 0.7, lr 1e-4 cosine, 200 steps),\n"
         "                          datawhale (Datawhale-R1 / Mini-R1: Countdown, lr 5e-7 cosine, beta 0.001,\n"
         "                          G 8, 16 prompts, 1024 tokens, 450 steps), tinyzero (TinyZero's GRPO fork:\n"
         "                          Countdown, base template, verl loss), open-r1 (math, accuracy+format+tag_count)\n"
